@@ -26,9 +26,8 @@ class ResourceType:
     # Extra field selectors Kubernetes supports for this kind, beyond
     # metadata.name / metadata.namespace: field label -> dotted path in the object.
     field_selectors: dict[str, str] = field(default_factory=dict)
-    # Top-level fields that are not "spec": writes to them do not bump generation.
-    # (Kubernetes bumps generation on any change except metadata and status.)
-    has_generation: bool = True
+    # Kinds whose strategy sets metadata.generation (1 on create, +1 on each spec change).
+    has_generation: bool = False
 
     @property
     def api_version(self) -> str:
@@ -119,15 +118,15 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",), ()),
     ResourceType("", "v1", "Event", "events", True, ("ev",), (), field_selectors=_EVENT_FIELDS),
     # apps/v1
-    ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale")),
+    ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale"), has_generation=True),
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",), ("status", "scale"),
-                 field_selectors={"status.replicas": "status.replicas"}),
-    ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), ("status",)),
-    ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), ("status", "scale")),
+                 field_selectors={"status.replicas": "status.replicas"}, has_generation=True),
+    ResourceType("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), ("status",), has_generation=True),
+    ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), ("status", "scale"), has_generation=True),
     # batch/v1
     ResourceType("batch", "v1", "Job", "jobs", True, (), ("all",), ("status",),
-                 field_selectors={"status.successful": "status.succeeded"}),
-    ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",)),
+                 field_selectors={"status.successful": "status.succeeded"}, has_generation=True),
+    ResourceType("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",), has_generation=True),
     # coordination.k8s.io/v1
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, (), ()),
     # events.k8s.io/v1

@@ -1,0 +1,205 @@
+"""The aiohttp application: authentication, error mapping, and the URL space
+(health, version, discovery, OpenAPI, and the resource URLs)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from kubeling import KUBERNETES_VERSION
+from kubeling.api import errors, registry
+from kubeling.apiserver import discovery, openapi, resources
+from kubeling.apiserver import request as req
+from kubeling.apiserver.storage import ResourceStore
+
+log = logging.getLogger("kubeling.apiserver")
+
+UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+STORE_KEY = web.AppKey("store", ResourceStore)
+TOKEN_KEY = web.AppKey("token", str)
+READY_KEY = web.AppKey("ready", list)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def version_info() -> dict[str, str]:
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "gitVersion": KUBERNETES_VERSION,
+            "gitCommit": "kubeling", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "python", "compiler": "cpython", "platform": "linux/amd64"}
+
+
+@web.middleware
+async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as a metav1.Status, never as an HTML page or a dropped connection."""
+    try:
+        return await handler(request)
+    except errors.ApiError as e:
+        return resources.json_response(e.status(), e.code)
+    except web.HTTPException as e:
+        if e.status == 413:
+            err = errors.request_entity_too_large()
+        elif e.status == 404:
+            err = req._not_found()
+        elif e.status == 405:
+            err = errors.method_not_allowed()
+        else:
+            err = errors.ApiError(e.status, e.reason or "Unknown", e.text or e.reason or "")
+        return resources.json_response(err.status(), err.code)
+    except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+        log.exception("internal error serving %s %s", request.method, request.path)
+        err = errors.internal(str(e) or type(e).__name__)
+        return resources.json_response(err.status(), err.code)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in UNAUTHENTICATED_PATHS or _client_cert_ok(request) or _token_ok(request):
+        return await handler(request)
+    raise errors.unauthorized()
+
+
+def _client_cert_ok(request: web.Request) -> bool:
+    # The TLS layer has already verified any client certificate against the cluster CA.
+    transport = request.transport
+    return bool(transport and transport.get_extra_info("peercert"))
+
+
+def _token_ok(request: web.Request) -> bool:
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(auth[7:].strip().encode(), request.app[TOKEN_KEY].encode())
+
+
+# ---- health, version ------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    if request.path == "/readyz" and not request.app[READY_KEY]:
+        return web.Response(status=500, text="[-]watch-cache not ready\nreadyz check failed")
+    return web.Response(text="ok")
+
+
+async def version(request: web.Request) -> web.Response:
+    return resources.json_response(version_info())
+
+
+# ---- discovery ------------------------------------------------------------------------------------
+
+
+def _discovery_response(request: web.Request, core: bool, legacy) -> web.Response:
+    aggregated_version, content_type = discovery.negotiate_discovery(request.headers.get("Accept", ""))
+    if aggregated_version is None:
+        return resources.json_response(legacy())
+    body = discovery.aggregated(core, aggregated_version)
+    return web.Response(body=orjson.dumps(body), headers={"Content-Type": content_type})
+
+
+async def api_root(request: web.Request) -> web.Response:
+    return _discovery_response(request, True, discovery.api_versions)
+
+
+async def apis_root(request: web.Request) -> web.Response:
+    return _discovery_response(request, False, discovery.api_group_list)
+
+
+async def api_group(request: web.Request) -> web.Response:
+    group = request.match_info["group"]
+    versions = registry.group_versions().get(group)
+    if not versions or group == "":
+        raise req._not_found()
+    for g in discovery.api_group_list()["groups"]:
+        if g["name"] == group:
+            return resources.json_response({"kind": "APIGroup", "apiVersion": "v1", **g})
+    raise req._not_found()
+
+
+# ---- OpenAPI --------------------------------------------------------------------------------------
+
+
+async def openapi_v3_index(request: web.Request) -> web.Response:
+    return resources.json_response(openapi.openapi_v3_index())
+
+
+async def openapi_v3_doc(request: web.Request) -> web.Response:
+    path = request.match_info["path"]
+    parts = path.split("/")
+    if parts == ["api", "v1"]:
+        group, version = "", "v1"
+    elif len(parts) == 3 and parts[0] == "apis":
+        group, version = parts[1], parts[2]
+    else:
+        raise req._not_found()
+    if version not in registry.group_versions().get(group, []):
+        raise req._not_found()
+    return web.Response(body=openapi.openapi_v3_document(group, version),
+                        headers={"Content-Type": "application/json", "Cache-Control": "public, immutable"})
+
+
+async def openapi_v2(request: web.Request) -> web.Response:
+    accept = request.headers.get("Accept", "")
+    if "protobuf" in accept and "json" not in accept:
+        raise errors.not_acceptable("only application/json is served for /openapi/v2")
+    return web.Response(body=openapi.openapi_v2_json(), headers={"Content-Type": "application/json"})
+
+
+# ---- resources ------------------------------------------------------------------------------------
+
+
+async def core_resource(request: web.Request) -> web.StreamResponse:
+    segments = [s for s in request.match_info["tail"].split("/")]
+    if segments == [""]:
+        return resources.json_response(discovery.api_resource_list("", "v1"))
+    target = req.parse_target("", "v1", segments)
+    return await resources.handle(request, request.app[STORE_KEY], target)
+
+
+async def group_resource(request: web.Request) -> web.StreamResponse:
+    group, version = request.match_info["group"], request.match_info["version"]
+    if version not in registry.group_versions().get(group, []) or group == "":
+        raise req._not_found()
+    tail = request.match_info.get("tail", "")
+    if tail == "":
+        return resources.json_response(discovery.api_resource_list(group, version))
+    target = req.parse_target(group, version, tail.split("/"))
+    return await resources.handle(request, request.app[STORE_KEY], target)
+
+
+async def api_v1(request: web.Request) -> web.Response:
+    return resources.json_response(discovery.api_resource_list("", "v1"))
+
+
+async def group_version(request: web.Request) -> web.Response:
+    group, version = request.match_info["group"], request.match_info["version"]
+    if version not in registry.group_versions().get(group, []) or group == "":
+        raise req._not_found()
+    return resources.json_response(discovery.api_resource_list(group, version))
+
+
+def build_app(store: ResourceStore, token: str) -> web.Application:
+    app = web.Application(middlewares=[status_errors, authenticate], client_max_size=req.MAX_BODY + 1024)
+    app[STORE_KEY] = store
+    app[TOKEN_KEY] = token
+    app[READY_KEY] = []
+    r = app.router
+    for path in ("/healthz", "/livez", "/readyz"):
+        r.add_get(path, health)
+    r.add_get("/version", version)
+    r.add_get("/api", api_root)
+    r.add_get("/api/", api_root)
+    r.add_get("/apis", apis_root)
+    r.add_get("/apis/", apis_root)
+    r.add_get("/api/v1", api_v1)
+    r.add_route("*", "/api/v1/{tail:.*}", core_resource)
+    r.add_get("/apis/{group}", api_group)
+    r.add_get("/apis/{group}/{version}", group_version)
+    r.add_route("*", "/apis/{group}/{version}/{tail:.*}", group_resource)
+    r.add_get("/openapi/v3", openapi_v3_index)
+    r.add_get("/openapi/v3/{path:.*}", openapi_v3_doc)
+    r.add_get("/openapi/v2", openapi_v2)
+    return app

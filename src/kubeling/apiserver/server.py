@@ -1,0 +1,105 @@
+"""Running the API server: PKI, store, watch cache, bootstrap objects, TLS listener, kubeconfig."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from kubeling.api import errors, registry
+from kubeling.apiserver.app import READY_KEY, build_app
+from kubeling.apiserver.certs import Pki, ensure_pki
+from kubeling.apiserver.kubeconfig import admin_kubeconfig, write_kubeconfig
+from kubeling.apiserver.storage import ResourceStore, WriteOptions
+from kubeling.apiserver.watchcache import WatchCache
+from kubeling.store import open_backend
+
+log = logging.getLogger("kubeling.server")
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    port: int = 6443
+    bind: str = "127.0.0.1"
+    store_url: str = ""
+
+    def store(self) -> str:
+        return self.store_url or f"sqlite://{self.data_dir / 'state.db'}"
+
+
+def tls_context(pki: Pki) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    # Client certificates are optional: clients may authenticate with a bearer token instead.
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(cafile=str(pki.ca_cert))
+    return ctx
+
+
+async def bootstrap(store: ResourceStore) -> None:
+    """The namespaces every cluster starts with."""
+    namespaces = registry.lookup("", "v1", "namespaces")
+    for name in SYSTEM_NAMESPACES:
+        try:
+            await store.create(namespaces, None, {"metadata": {"name": name}}, WriteOptions())
+        except errors.ApiError as e:
+            if e.code != 409:
+                raise
+
+
+async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig_path = data_dir / "kubeconfig.yaml"
+    kubeconfig_path.unlink(missing_ok=True)  # it reappears once we answer /readyz
+    pki = ensure_pki(data_dir)
+    backend = open_backend(config.store())
+    await backend.start()
+    cache = WatchCache(backend)
+    runner = None
+    try:
+        await cache.start()
+        store = ResourceStore(backend, cache)
+        await bootstrap(store)
+        app = build_app(store, pki.token())
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, config.bind, config.port, ssl_context=tls_context(pki), backlog=1024,
+                           reuse_address=True)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # the real port when asked for port 0
+        app[READY_KEY].append(True)
+        write_kubeconfig(kubeconfig_path, admin_kubeconfig(pki, f"https://127.0.0.1:{port}"))
+        log.info("kubeling API server ready on https://%s:%d (kubeconfig %s)", config.bind, port, kubeconfig_path)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await cache.stop()
+        await backend.close()
+
+
+def run(config: ServerConfig) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+    return 0

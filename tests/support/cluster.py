@@ -1,0 +1,87 @@
+"""Starting a real `kubeling server` for integration and end-to-end tests, and driving it
+with the real kubectl. Every process started here is stopped by its own PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+KUBECTL = os.environ.get("KUBECTL", "kubectl")
+VERSIONED_KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}"
+
+
+def kubectl_binary(minor: int | None = None) -> str:
+    if minor is None:
+        return KUBECTL
+    return VERSIONED_KUBECTL.format(minor=minor)
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    home: Path  # a private HOME, so kubectl's discovery cache is per test run
+    process: subprocess.Popen | None = None
+    port: int = 0
+    log_path: Path = field(default=Path())
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig.yaml"
+
+    def start(self, extra: list[str] | None = None, timeout: float = 20.0) -> "Server":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "server.log"
+        log = open(self.log_path, "ab")
+        cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
+               "--port", str(self.port)] + (extra or [])
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self.kubeconfig.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"kubeling server exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"kubeling server did not become ready:\n{self.log()}")
+            time.sleep(0.02)
+        server_url = yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        self.port = int(server_url.rsplit(":", 1)[1])
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        p = self.process
+        if p is None or p.poll() is not None:
+            return p.returncode if p else None
+        os.kill(p.pid, sig)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            return p.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["HOME"] = str(self.home)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        return env
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, minor: int | None = None,
+                timeout: float = 60.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        cmd = [kubectl_binary(minor), *args]
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env or self.env(),
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from kubeling.store.sqlite import SqliteBackend  # noqa: E402
+from kubeling.store.sqlite import SqliteBackend
 
 VALUE = os.urandom(250).hex().encode()  # 500 bytes, like a small JSON object
 
@@ -61,7 +61,9 @@ async def writes_per_s(store: SqliteBackend, writers: int, seconds: float, tag: 
 
 async def list_latency_ms(store: SqliteBackend, keys: int, runs: int) -> tuple[float, float]:
     for start in range(0, keys, 500):
-        await asyncio.gather(*(store.create(f"/bench/list/{i:06d}", VALUE) for i in range(start, start + 500)))
+        await asyncio.gather(
+            *(store.create(f"/bench/list/{i:06d}", VALUE) for i in range(start, start + 500))
+        )
     full, paged = [], []
     for _ in range(runs):
         t = time.perf_counter()
@@ -85,8 +87,12 @@ async def run(root: Path, seconds: float) -> None:
     finally:
         await store.close()
     print(f"baseline raw sqlite3, 1 fsync'd row per commit : {base:9.0f} writes/s")
-    print(f"store, 1 sequential writer                     : {seq:9.0f} writes/s  ({seq / base:.2f}x baseline)")
-    print(f"store, 50 concurrent writers (group commit)    : {conc:9.0f} writes/s  ({conc / base:.2f}x baseline)")
+    print(
+        f"store, 1 sequential writer                     : {seq:9.0f} writes/s  ({seq / base:.2f}x baseline)"
+    )
+    print(
+        f"store, 50 concurrent writers (group commit)    : {conc:9.0f} writes/s  ({conc / base:.2f}x baseline)"
+    )
     print(f"list 10k keys (500 B values), median of 10     : {full_ms:9.1f} ms")
     print(f"list one page of 500 of those keys             : {page_ms:9.2f} ms")
 

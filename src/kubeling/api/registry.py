@@ -158,7 +158,7 @@ SUBRESOURCE_KINDS: dict[str, tuple[str, str, str]] = {
     "eviction": ("policy", "v1", "Eviction"),
     "log": ("", "v1", "Pod"),
     "exec": ("", "v1", "PodExecOptions"),
-    "proxy": ("", "v1", "NodeProxyOptions"),
+    "proxy": ("", "v1", "NodeProxyOptions"),  # services/proxy: ServiceProxyOptions (see discovery)
 }
 
 

@@ -41,6 +41,8 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except errors.ApiError as e:
         return resources.json_response(e.status(), e.code)
     except web.HTTPException as e:
+        if e.status < 400:
+            raise  # redirects
         if e.status == 413:
             err = errors.request_entity_too_large()
         elif e.status == 404:
@@ -97,7 +99,7 @@ def _discovery_response(request: web.Request, core: bool, legacy) -> web.Respons
     if aggregated_version is None:
         return resources.json_response(legacy())
     body = discovery.aggregated(core, aggregated_version)
-    return web.Response(body=orjson.dumps(body), headers={"Content-Type": content_type})
+    return web.Response(body=orjson.dumps(body), headers={"Content-Type": content_type, "Vary": "Accept"})
 
 
 async def api_root(request: web.Request) -> web.Response:
@@ -110,13 +112,10 @@ async def apis_root(request: web.Request) -> web.Response:
 
 async def api_group(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    versions = registry.group_versions().get(group)
-    if not versions or group == "":
+    found = discovery.api_group(group)
+    if found is None:
         raise req._not_found()
-    for g in discovery.api_group_list()["groups"]:
-        if g["name"] == group:
-            return resources.json_response({"kind": "APIGroup", "apiVersion": "v1", **g})
-    raise req._not_found()
+    return resources.json_response(found)
 
 
 # ---- OpenAPI --------------------------------------------------------------------------------------
@@ -127,24 +126,25 @@ async def openapi_v3_index(request: web.Request) -> web.Response:
 
 
 async def openapi_v3_doc(request: web.Request) -> web.Response:
-    path = request.match_info["path"]
-    parts = path.split("/")
-    if parts == ["api", "v1"]:
-        group, version = "", "v1"
-    elif len(parts) == 3 and parts[0] == "apis":
-        group, version = parts[1], parts[2]
-    else:
+    data = openapi.openapi_v3_path_document(request.match_info["path"])
+    if data is None:
         raise req._not_found()
-    if version not in registry.group_versions().get(group, []):
-        raise req._not_found()
-    return web.Response(body=openapi.openapi_v3_document(group, version),
-                        headers={"Content-Type": "application/json", "Cache-Control": "public, immutable"})
+    etag = openapi.document_hash(data)
+    wanted = request.query.get("hash")
+    if wanted and wanted != etag:
+        # An old hash: send the client to the current document, as kube-apiserver does.
+        raise web.HTTPMovedPermanently(f"{request.path}?hash={etag}")
+    headers = {"Content-Type": "application/json", "Etag": f'"{etag}"'}
+    if wanted:
+        headers["Cache-Control"] = "public, immutable"
+    return web.Response(body=data, headers=headers)
 
 
 async def openapi_v2(request: web.Request) -> web.Response:
-    accept = request.headers.get("Accept", "")
-    if "protobuf" in accept and "json" not in accept:
-        raise errors.not_acceptable("only application/json is served for /openapi/v2")
+    # kubectl 1.27/1.28 ask for the protobuf form first (explain, apply validation).
+    if "protobuf" in request.headers.get("Accept", ""):
+        return web.Response(body=openapi.openapi_v2_protobuf(),
+                            headers={"Content-Type": openapi.OPENAPI_V2_PROTOBUF_CONTENT_TYPE})
     return web.Response(body=openapi.openapi_v2_json(), headers={"Content-Type": "application/json"})
 
 

@@ -166,8 +166,9 @@ def _def_name(group: str, version: str, kind: str) -> str:
 # ------------------------------------------------------------- operations
 
 
-def _resource_ops(r: ResourceType) -> dict[str, _Op | list[_Op]]:
-    """Operations of one resource, keyed by the path they live on (without prefix)."""
+def _resource_ops(r: ResourceType) -> dict[str, list[_Op]]:
+    """Operations of one resource, keyed by the role of the path they live on
+    (collection, item, watch_list, watch_item, all_list, all_watch, sub/<name>)."""
     gid = _group_id(r.group, r.version)
     ns = "Namespaced" if r.namespaced else ""
     tag = _tag(r.group, r.version)
@@ -204,22 +205,22 @@ def _resource_ops(r: ResourceType) -> dict[str, _Op | list[_Op]]:
         item.append(op("delete", "delete", f"delete a {r.kind}", "delete", params=_DELETE_PARAMS,
                        body=META + "DeleteOptions", responses={"200": status, "202": status}))
 
-    out: dict[str, _Op | list[_Op]] = {"collection": collection, "item": item}
+    out: dict[str, list[_Op]] = {"collection": collection, "item": item}
     if "watch" in verbs:
-        out["watch_list"] = op("get", "watch", f"watch changes to a list of {r.kind}", "watchlist",
-                               suffix="List", responses={"200": META + "WatchEvent"}, produces=_WATCH_TYPES)
-        out["watch_item"] = op("get", "watch", f"watch changes to an object of kind {r.kind}", "watch",
-                               responses={"200": META + "WatchEvent"}, produces=_WATCH_TYPES)
+        out["watch_list"] = [op("get", "watch", f"watch changes to a list of {r.kind}", "watchlist",
+                               suffix="List", responses={"200": META + "WatchEvent"}, produces=_WATCH_TYPES)]
+        out["watch_item"] = [op("get", "watch", f"watch changes to an object of kind {r.kind}", "watch",
+                                responses={"200": META + "WatchEvent"}, produces=_WATCH_TYPES)]
     if r.namespaced and "list" in verbs:
-        out["all_list"] = _Op("get", f"list{gid}{r.kind}ForAllNamespaces",
+        out["all_list"] = [_Op("get", f"list{gid}{r.kind}ForAllNamespaces",
                               f"list or watch objects of kind {r.kind}", tag, responses={"200": lst},
                               produces=(*_OBJECT_TYPES, "application/json;stream=watch"),
-                              action="list", gvk=gvk)
+                              action="list", gvk=gvk)]
         if "watch" in verbs:
-            out["all_watch"] = _Op("get", f"watch{gid}{r.kind}ListForAllNamespaces",
+            out["all_watch"] = [_Op("get", f"watch{gid}{r.kind}ListForAllNamespaces",
                                    f"watch changes to a list of {r.kind}", tag,
                                    responses={"200": META + "WatchEvent"}, produces=_WATCH_TYPES,
-                                   action="watchlist", gvk=gvk)
+                                   action="watchlist", gvk=gvk)]
     for sub in r.subresources:
         out[f"sub/{sub}"] = _subresource_ops(r, sub, gid, ns, tag)
     return out
@@ -276,22 +277,18 @@ def _gv_paths(group: str, version: str) -> dict[str, _Path]:
         base = f"{prefix}{ns_part}/{r.plural}"
         _add(paths, base, ns_params, ops["collection"])
         _add(paths, base + "/{name}", ("name", *ns_params), ops["item"])
-        if "watch_list" in ops:
-            _add(paths, f"{prefix}/watch{ns_part}/{r.plural}", ns_params, [ops["watch_list"]], _LIST_PARAMS)
-            _add(paths, f"{prefix}/watch{ns_part}/{r.plural}/{{name}}", ("name", *ns_params),
-                 [ops["watch_item"]], _LIST_PARAMS)
-        if "all_list" in ops:
-            _add(paths, f"{prefix}/{r.plural}", (), [ops["all_list"]], _LIST_PARAMS)
-        if "all_watch" in ops:
-            _add(paths, f"{prefix}/watch/{r.plural}", (), [ops["all_watch"]], _LIST_PARAMS)
+        _add(paths, f"{prefix}/watch{ns_part}/{r.plural}", ns_params, ops.get("watch_list", []), _LIST_PARAMS)
+        _add(paths, f"{prefix}/watch{ns_part}/{r.plural}/{{name}}", ("name", *ns_params),
+             ops.get("watch_item", []), _LIST_PARAMS)
+        _add(paths, f"{prefix}/{r.plural}", (), ops.get("all_list", []), _LIST_PARAMS)
+        _add(paths, f"{prefix}/watch/{r.plural}", (), ops.get("all_watch", []), _LIST_PARAMS)
         for sub in r.subresources:
             _add(paths, f"{base}/{{name}}/{sub}", ("name", *ns_params), ops[f"sub/{sub}"])
     return paths
 
 
-def _add(paths: dict[str, _Path], path: str, params: tuple[str, ...], ops: Any,
+def _add(paths: dict[str, _Path], path: str, params: tuple[str, ...], ops: list[_Op],
          query: tuple[str, ...] = ()) -> None:
-    ops = [o for o in ops if o is not None]
     if ops:
         # `query` parameters shared by every operation on the path (watch paths) sit on the path.
         paths[path] = _Path((*params, "pretty", *query), list(ops))

@@ -65,7 +65,9 @@ class MemoryBackend:
         check_revision(revision, self._revision, self._compacted)
         return self._at(key, revision)
 
-    async def list(self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0) -> ListResult:
+    async def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0
+    ) -> ListResult:
         self._check_open()
         if revision > 0:
             check_revision(revision, self._revision, self._compacted)
@@ -91,8 +93,8 @@ class MemoryBackend:
         return sum(len(v) for v in self._versions.values()) + len(self._events)
 
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[list[Event]]:
-        """from_revision 0 means "from now" (as etcd); a future revision waits for it."""
-        return watch_stream(self._hub, prefix, from_revision, lambda: self._revision, self._history)
+        """Every event after `from_revision` (0 included: all history); a future revision waits."""
+        return watch_stream(self._hub, prefix, from_revision, self._history)
 
     async def _history(self, prefix: str, after: int, upto: int, limit: int) -> tuple[list[Event], int]:
         if after < self._compacted:

@@ -177,28 +177,25 @@ HistoryReader = Callable[[str, int, int, int], Awaitable[tuple[list[Event], int]
 
 
 async def watch_stream(
-    hub: WatchHub, prefix: str, from_revision: int, published: Callable[[], int], history: HistoryReader
+    hub: WatchHub, prefix: str, from_revision: int, history: HistoryReader
 ) -> AsyncIterator[list[Event]]:
     """Replay history after `from_revision`, then live events, with no gap and no duplicate.
 
     The watcher registers before history is read, so a write committed meanwhile is
     either in the history snapshot or in the live queue (or both: dropped by revision).
-    `published()` is the last revision already handed to the hub (a watch from 0 starts there).
     `history(prefix, after, upto, limit)` returns (events, snapshot revision); upto 0 means now.
     """
     watcher = hub.register(prefix)
     try:
-        last = published()
-        if from_revision > 0:
-            events, snapshot = await history(prefix, from_revision, 0, HISTORY_PAGE)
-            last = from_revision
-            while events:
-                yield events
-                last = events[-1].revision
-                if len(events) < HISTORY_PAGE:
-                    break
-                events, _ = await history(prefix, last, snapshot, HISTORY_PAGE)
-            last = max(last, snapshot)
+        events, snapshot = await history(prefix, from_revision, 0, HISTORY_PAGE)
+        last = from_revision
+        while events:
+            yield events
+            last = events[-1].revision
+            if len(events) < HISTORY_PAGE:
+                break
+            events, _ = await history(prefix, last, snapshot, HISTORY_PAGE)
+        last = max(last, snapshot)
         while True:
             batch = await watcher.queue.get()
             if batch is None:
@@ -271,7 +268,9 @@ class SqliteBackend:
             return
         self._loop = asyncio.get_running_loop()
         self._wconn = await asyncio.to_thread(self._open_writer)
-        self._w_rev, self._w_compacted = self._wconn.execute("SELECT revision, compacted FROM meta").fetchone()
+        self._w_rev, self._w_compacted = self._wconn.execute(
+            "SELECT revision, compacted FROM meta"
+        ).fetchone()
         self._revision, self._compacted = self._w_rev, self._w_compacted
         self._readers = ThreadPoolExecutor(self._readers_n, thread_name_prefix="kubeling-store-read")
         self._thread = threading.Thread(target=self._run_writer, name="kubeling-store-write", daemon=True)
@@ -356,12 +355,20 @@ class SqliteBackend:
         ).fetchone()
         return _kv(key, row[:3]) if row and not row[3] else None
 
-    async def list(self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0) -> ListResult:
+    async def list(
+        self, prefix: str, *, start_after: str = "", limit: int = 0, revision: int = 0
+    ) -> ListResult:
         return await self._read(self._list, prefix, start_after, limit, revision)
 
     @staticmethod
     def _list(
-        conn: sqlite3.Connection, head: int, compacted: int, prefix: str, after: str, limit: int, revision: int
+        conn: sqlite3.Connection,
+        head: int,
+        compacted: int,
+        prefix: str,
+        after: str,
+        limit: int,
+        revision: int,
     ) -> ListResult:
         if revision > 0:
             check_revision(revision, head, compacted)
@@ -400,8 +407,8 @@ class SqliteBackend:
         return [_event(row) for row in rows], head
 
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[list[Event]]:
-        """from_revision 0 means "from now" (as etcd); a future revision waits for it."""
-        return watch_stream(self._hub, prefix, from_revision, lambda: self._revision, self._history)
+        """Every event after `from_revision` (0 included: all history); a future revision waits."""
+        return watch_stream(self._hub, prefix, from_revision, self._history)
 
     async def history_size(self) -> int:
         """Rows of history held (live values included): what automatic compaction bounds."""
@@ -459,7 +466,9 @@ class SqliteBackend:
                 break
         return ops
 
-    def _resolve(self, outcomes: list[tuple], events: list[Event], revision: int = 0, compacted: int = 0) -> None:
+    def _resolve(
+        self, outcomes: list[tuple], events: list[Event], revision: int = 0, compacted: int = 0
+    ) -> None:
         try:
             self._loop.call_soon_threadsafe(self._deliver, outcomes, events, revision, compacted)
         except RuntimeError:  # the loop is gone; nobody is waiting any more
@@ -546,7 +555,8 @@ class SqliteBackend:
         prev = self._w_checked(conn, op)
         rev = self._w_rev + 1
         conn.execute(
-            "INSERT INTO log VALUES (?, ?, x'', ?, ?, 1)", (rev, op.key, prev.create_revision, prev.mod_revision)
+            "INSERT INTO log VALUES (?, ?, x'', ?, ?, 1)",
+            (rev, op.key, prev.create_revision, prev.mod_revision),
         )
         conn.execute("DELETE FROM live WHERE key = ?", (op.key,))
         self._w_rev = rev

@@ -334,7 +334,8 @@ async def _kubectl(git_version: str, home, *args: str) -> tuple[str, list[str]]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     try:
-        env = {**os.environ, "HOME": str(home), "KUBECONFIG": str(home / "none")}
+        # A private HOME: no kubeconfig, and fresh discovery and http caches.
+        env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | {"HOME": str(home)}
         proc = await asyncio.create_subprocess_exec(
             "kubectl", *args, "--server", f"http://127.0.0.1:{port}",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)

@@ -21,7 +21,9 @@ async def test_list_is_key_ordered_and_prefix_isolated(backend):
     result = await backend.list("/a/")
     assert keys_of(result) == ["/a/a/x", "/a/b", "/a/z", "/a/~", "/a/\u00e9"]
     assert result.revision == 8 and not result.more
-    assert keys_of(await backend.list("")) == sorted(["/a/z", "/ab/1", "/a/b", "/a", "/a/a/x", "/b/1", "/a/\u00e9", "/a/~"])
+    assert keys_of(await backend.list("")) == sorted(
+        ["/a/z", "/ab/1", "/a/b", "/a", "/a/a/x", "/b/1", "/a/\u00e9", "/a/~"]
+    )
     assert await backend.count("/a/") == 5
     assert await backend.count("/ab/") == 1
     assert await backend.count("/c/") == 0

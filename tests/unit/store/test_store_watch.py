@@ -12,7 +12,7 @@ from kubeling.store.backend import CompactedError, KeyValue
 
 async def test_live_watch_sees_puts_updates_and_deletes_with_prev(backend):
     await backend.create("/w/old", b"before")
-    watch = await Collector.start(backend.watch("/w/", 0))
+    watch = await Collector.start(backend.watch("/w/", 1))
     await backend.create("/w/a", b"a1")
     await backend.update("/w/a", b"a2", 2)
     await backend.delete("/w/a")
@@ -71,6 +71,17 @@ async def test_replay_and_live_have_no_gap_or_duplicate_under_concurrent_writes(
         assert [e.revision for e in events] == list(range(2, 62))
     for w in watches:
         await w.aclose()
+
+
+async def test_watch_from_zero_replays_all_history(backend):
+    await backend.create("/z/a", b"1")
+    await backend.delete("/z/a")
+    watch = backend.watch("/z/", 0)
+    assert summary(await take(watch, 2)) == [("PUT", "/z/a", b"1", 1), ("DELETE", "/z/a", b"1", 2)]
+    await watch.aclose()
+    await backend.compact(1)
+    with pytest.raises(CompactedError):
+        await anext(backend.watch("/z/", 0))
 
 
 async def test_watch_from_revision_before_compaction_fails(backend):

@@ -61,9 +61,14 @@ def test_system_namespaces_exist(server):
 
 def test_unauthenticated_requests_are_refused(server):
     out = server.kubectl("get", "pods", "--kubeconfig", "/dev/null", "--server", f"https://127.0.0.1:{server.port}",
-                         "--insecure-skip-tls-verify", check=False)
-    assert out.returncode != 0
-    assert "Unauthorized" in out.stderr or "must be logged in" in out.stderr
+                         "--insecure-skip-tls-verify", "--token", "not-the-token", check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
+    token = (server.data_dir / "pki" / "admin.token").read_text().strip()
+    ok = server.kubectl("get", "ns", "default", "-o", "name", "--kubeconfig", "/dev/null", "--server",
+                        f"https://127.0.0.1:{server.port}", "--certificate-authority",
+                        str(server.data_dir / "pki" / "ca.crt"), "--token", token)
+    assert ok.stdout.strip() == "namespace/default"
 
 
 def test_apply_create_then_reapply_changed_file(server, ns, tmp_path):

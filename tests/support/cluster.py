@@ -38,6 +38,8 @@ class Server:
     def start(self, extra: list[str] | None = None, timeout: float = 20.0) -> "Server":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
+        # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.
+        self.kubeconfig.unlink(missing_ok=True)
         log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
                "--port", str(self.port)] + (extra or [])

@@ -26,9 +26,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # Kubernetes omits an empty reason; kubectl then prints no "(Reason)"
+            status["reason"] = self.reason
         if self.details:
             status["details"] = self.details
         return status

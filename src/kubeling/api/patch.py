@@ -70,14 +70,15 @@ def unsupported_patch_type(accepted: tuple[str, ...]) -> ApiError:
 
 
 def apply_json_patch(original: dict, patch_body: bytes) -> dict:
+    """RFC 6902 operations applied to a copy of `original`."""
     ops = _decode(patch_body, bad_request_message=None)
     if ops is None:
         return _copy(original)
     if not isinstance(ops, list):
-        raise bad_request(f"json: cannot unmarshal {_go_json_kind(ops)} into Go value of type jsonpatch.Patch")
+        raise _cannot_unmarshal(ops, "jsonpatch.Patch")
     for op in ops:
         if op is not None and not isinstance(op, dict):
-            raise bad_request(f"json: cannot unmarshal {_go_json_kind(op)} into Go value of type jsonpatch.Operation")
+            raise _cannot_unmarshal(op, "jsonpatch.Operation")
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
         raise request_entity_too_large(
             "Request entity too large: The allowed maximum operations in a JSON patch is "
@@ -93,6 +94,7 @@ def apply_json_patch(original: dict, patch_body: bytes) -> dict:
 
 
 def apply_merge_patch(original: dict, patch_body: bytes) -> dict:
+    """An RFC 7386 body applied to a copy of `original`."""
     patch = _decode(patch_body, bad_request_message="Invalid JSON Patch")
     if patch is None or isinstance(patch, (str, int, float, bool)):
         raise bad_request("Invalid JSON Patch")
@@ -139,9 +141,9 @@ def _require_object(value: Any) -> dict:
     """A patch whose result is no JSON object fails when apiserver decodes it back."""
     if isinstance(value, dict):
         return value
-    detail = ("couldn't get version/kind; json parse error: json: cannot unmarshal "
-              f"{_go_json_kind(value)} into Go value of type struct "
-              '{ APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }')
+    type_meta = ('struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+                 'Kind string "json:\\"kind,omitempty\\"" }')
+    detail = "couldn't get version/kind; json parse error: " + _cannot_unmarshal(value, type_meta).message
     shown = json.dumps(orjson.dumps(value).decode(), ensure_ascii=False)
     raise invalid("", "", [field_cause("patch", f"Invalid value: {shown}: {detail}")])
 
@@ -168,11 +170,12 @@ class _PatchFailure(Exception):
 
 
 def apply_strategic_merge_patch(original: dict, patch_body: bytes, schema_name: str) -> dict:
+    """A strategic merge patch body applied to a copy of `original`, typed by `schema_name`."""
     patch = _decode(patch_body, bad_request_message=None)
     if patch is None:
         return _copy(original)
     if not isinstance(patch, dict):
-        raise bad_request(f"json: cannot unmarshal {_go_json_kind(patch)} into Go value of type map[string]interface {{}}")
+        raise _cannot_unmarshal(patch, "map[string]interface {}")
     return strategic_merge(original, patch, schema_name)
 
 
@@ -285,8 +288,9 @@ def _validate_order(patch_list: list, order: list, merge_key: str) -> None:
     if not order or not patch_list:
         return
     items = [i for i in patch_list if not _is_delete(i)] if merge_key else patch_list
-    if merge_key and any(not isinstance(i, dict) for i in patch_list):
-        raise _PatchFailure(_bad_arg_type("map[string]interface {}", next(i for i in patch_list if not isinstance(i, dict))))
+    for item in patch_list if merge_key else ():
+        if not isinstance(item, dict):
+            raise _PatchFailure(_bad_arg_type("map[string]interface {}", item))
     p = o = 0
     while p < len(items) and o < len(order):
         if isinstance(items[p], dict) and DIRECTIVE in items[p]:
@@ -349,6 +353,7 @@ def _list_directives(live: list, patch: list, merge_key: str) -> tuple[list, lis
 
 
 def _merge_by_key(live: list, patch: list, merge_key: str, items: dict | None) -> list:
+    live = list(live)  # the caller still orders by the live list as it was before appending
     for item in patch:
         if merge_key not in item:
             raise _PatchFailure(_no_merge_key(item, merge_key))
@@ -495,7 +500,9 @@ def _remove_directives(value: Any) -> tuple[Any, bool]:
 
 
 def _clean(value: Any) -> Any:
-    return _remove_directives(value)[0] if not (isinstance(value, dict) and DIRECTIVE in value) else {}
+    """Like `_remove_directives`, for a value that must stay: a `$patch` map becomes empty."""
+    cleaned, keep = _remove_directives(value)
+    return cleaned if keep else {}
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -593,7 +600,8 @@ def _go_type(value: Any) -> str:
         return "[]interface {}"
     if value is None:
         return "<nil>"
-    return {bool: "bool", int: "int64", float: "float64", str: "string"}.get(type(value), type(value).__name__)
+    names = {bool: "bool", int: "int64", float: "float64", str: "string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _gofmt(value: Any) -> str:
@@ -626,6 +634,10 @@ def _decode(body: bytes, bad_request_message: str | None) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise bad_request(bad_request_message or _go_syntax_error(body)) from None
+
+
+def _cannot_unmarshal(value: Any, go_type: str) -> ApiError:
+    return bad_request(f"json: cannot unmarshal {_go_json_kind(value)} into Go value of type {go_type}")
 
 
 def _go_json_kind(value: Any) -> str:
@@ -662,11 +674,28 @@ def _go_syntax_error(body: bytes) -> str:
         return f"invalid character {_quote_char(text[pos + 1:pos + 2] or ' ')} in string escape code"
     if msg.startswith("Invalid control character"):
         return f"invalid character {_quote_char(text[pos])} in string literal"
+    literal = _bad_literal(text, pos) if msg == "Expecting value" else None
+    if literal:
+        return literal
     if msg == "Expecting ',' delimiter":
         where = "after object key:value pair" if _innermost_open(text[:pos]) == "{" else "after array element"
     else:
         where = _CONTEXTS.get(msg, "looking for beginning of value")
     return f"invalid character {_quote_char(text[pos])} {where}"
+
+
+def _bad_literal(text: str, pos: int) -> str | None:
+    """Go names the literal it was reading (`in literal true (expecting 'r')`)."""
+    word = {"t": "true", "f": "false", "n": "null"}.get(text[pos])
+    if word is None:
+        return None
+    for k, expected in enumerate(word):
+        if pos + k >= len(text):
+            return "unexpected end of JSON input"
+        if text[pos + k] != expected:
+            found = _quote_char(text[pos + k])
+            return f"invalid character {found} in literal {word} (expecting {_quote_char(expected)})"
+    return None
 
 
 def _innermost_open(prefix: str) -> str:

@@ -43,16 +43,10 @@ class ListOptions:
 def matcher(rt: ResourceType, opts: ListOptions) -> Callable[[dict[str, Any]], bool]:
     label, field = opts.label, opts.field
     if field is not None:
-        selectors.check_field_selector(rt, field)
-    if label is None and field is None:
+        field = selectors.check_field_selector(rt, field)
+    if (label is None or label.empty) and (field is None or field.empty):
         return lambda obj: True
-
-    def matches(obj: dict[str, Any]) -> bool:
-        if label is not None and not label.matches((obj.get("metadata") or {}).get("labels")):
-            return False
-        return field is None or field.matches(selectors.object_fields(rt, obj))
-
-    return matches
+    return lambda obj: selectors.matches(rt, obj, label, field)
 
 
 def _encode_continue(revision: int, start_after: str) -> str:
@@ -95,10 +89,7 @@ async def list_objects(store: ResourceStore, rt: ResourceType, namespace: str | 
         if match(obj):
             items.append(obj)
             if len(items) == opts.limit:
-                rest = len(keyed) - i - 1
-                if rest == 0:
-                    break
-                remaining = rest if match is None else sum(1 for _, o in keyed[i + 1:] if match(o))
+                remaining = sum(1 for _, o in keyed[i + 1:] if match(o))
                 if remaining == 0:
                     break
                 return items, str(revision), _encode_continue(revision, key), remaining

@@ -16,6 +16,7 @@ import orjson
 
 from kubeling.api import errors, meta, patch, registry, strategies
 from kubeling.api import validation
+from kubeling.api.validation import meta as meta_validation
 from kubeling.api.registry import ResourceType
 from kubeling.apiserver.watchcache import WatchCache, decode
 from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue
@@ -256,12 +257,10 @@ class ResourceStore:
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind
             strategies.prepare_for_update(rt, new, old)
             if old_md.get("deletionTimestamp"):
-                added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
-                if added:
-                    raise errors.invalid(rt.kind, md["name"], [errors.field_cause(
-                        "metadata.finalizers",
-                        f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}".replace("'", '"'),
-                        "FieldValueForbidden")], rt.group)
+                causes = meta_validation.validate_no_new_finalizers(md.get("finalizers") or [],
+                                                                   old_md.get("finalizers") or [])
+                if causes:
+                    raise errors.invalid(rt.kind, md["name"], causes, rt.group)
             if rt.has_generation and _spec_changed(new, old):
                 md["generation"] = int(old_md.get("generation") or 1) + 1
             validation.validate(rt, new, old)

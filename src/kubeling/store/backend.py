@@ -89,7 +89,7 @@ class Backend(Protocol):
     async def current_revision(self) -> int: ...
 
     async def compacted_revision(self) -> int:
-        """Revisions at or below this one can no longer be listed or watched from."""
+        """Revisions below this one can no longer be listed or watched from."""
 
     async def get(self, key: str, revision: int = 0) -> KeyValue | None:
         """The live value of `key` (at `revision` when > 0), or None."""
@@ -124,4 +124,4 @@ class Backend(Protocol):
         is older than the compacted revision. Ends when the store closes."""
 
     async def compact(self, revision: int) -> None:
-        """Forget history at and below `revision` (live values are kept)."""
+        """Forget history below `revision` (live values are kept; `revision` itself stays readable, as in etcd)."""

@@ -169,6 +169,10 @@ class WatchHub:
             watcher.queue.put_nowait(None)
         self._watchers.clear()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def __len__(self) -> int:
         return len(self._watchers)
 
@@ -185,16 +189,23 @@ async def watch_stream(
     either in the history snapshot or in the live queue (or both: dropped by revision).
     `history(prefix, after, upto, limit)` returns (events, snapshot revision); upto 0 means now.
     """
+    if hub.closed:
+        return
     watcher = hub.register(prefix)
     try:
-        events, snapshot = await history(prefix, from_revision, 0, HISTORY_PAGE)
-        last = from_revision
-        while events:
-            yield events
-            last = events[-1].revision
-            if len(events) < HISTORY_PAGE:
-                break
-            events, _ = await history(prefix, last, snapshot, HISTORY_PAGE)
+        try:
+            events, snapshot = await history(prefix, from_revision, 0, HISTORY_PAGE)
+            last = from_revision
+            while events:
+                yield events
+                last = events[-1].revision
+                if len(events) < HISTORY_PAGE:
+                    break
+                events, _ = await history(prefix, last, snapshot, HISTORY_PAGE)
+        except StoreError:
+            if hub.closed:  # the store closed during the replay: end like any watch
+                return
+            raise
         last = max(last, snapshot)
         while True:
             batch = await watcher.queue.get()
@@ -394,6 +405,8 @@ class SqliteBackend:
         return conn.execute(f"SELECT count(*) FROM live WHERE 1 {cond}", params).fetchone()[0]
 
     async def _history(self, prefix: str, after: int, upto: int, limit: int) -> tuple[list[Event], int]:
+        if self._closed:  # closing: the watch waits for the hub to end it
+            return [], self._revision
         return await self._read(self._history_page, prefix, after, upto, limit)
 
     @staticmethod

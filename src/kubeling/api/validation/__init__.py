@@ -26,11 +26,10 @@ def check_schema(rt: ResourceType, obj: dict[str, Any], field_validation: str) -
         raise schema.decode_error(rt, causes)
     if not unknown:
         return []
-    messages = [f'unknown field "{path}"' for path in unknown]
     if field_validation == "Strict":
-        raise errors.bad_request("strict decoding error: " + ", ".join(messages))
+        raise schema.strict_decoding_error(rt, unknown)
     schema.prune(obj, unknown)
-    return messages if field_validation != "Ignore" else []
+    return schema.unknown_field_warnings(unknown) if field_validation == "Warn" else []
 
 
 def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

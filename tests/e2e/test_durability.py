@@ -6,7 +6,6 @@ import threading
 import time
 
 from kubernetes import client, config
-
 from tests.support.cluster import Server
 
 
@@ -18,7 +17,7 @@ def _writer(kubeconfig: str, prefix: str, acked: list[str], stop: threading.Even
         try:
             core.create_namespaced_config_map("default", client.V1ConfigMap(
                 metadata=client.V1ObjectMeta(name=name), data={"i": str(i)}), _request_timeout=5)
-        except Exception:  # noqa: BLE001 - the server is being killed under us
+        except Exception:
             return
         acked.append(name)
         i += 1

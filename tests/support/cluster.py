@@ -35,7 +35,7 @@ class Server:
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig.yaml"
 
-    def start(self, extra: list[str] | None = None, timeout: float = 20.0) -> "Server":
+    def start(self, extra: list[str] | None = None, timeout: float = 20.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
         # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.

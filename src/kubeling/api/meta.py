@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Injectable clock: tests may replace `now` to control timestamps.
-now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)  # noqa: E731
+now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC)
 
 
 def rfc3339(t: _dt.datetime | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
@@ -52,7 +52,7 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
         else:
             err = errors.ApiError(e.status, e.reason or "Unknown", e.text or e.reason or "")
         return resources.json_response(err.status(), err.code)
-    except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+    except Exception as e:
         log.exception("internal error serving %s %s", request.method, request.path)
         err = errors.internal(str(e) or type(e).__name__)
         return resources.json_response(err.status(), err.code)

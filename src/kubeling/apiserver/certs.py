@@ -119,7 +119,7 @@ def _client_or_server(ca_key, ca_cert, key, cn: str, org: str | None, usage, san
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(start + VALIDITY))
 

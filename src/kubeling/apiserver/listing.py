@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -31,7 +32,7 @@ class ListOptions:
     rv_match: str
 
     @classmethod
-    def from_request(cls, request: web.Request) -> "ListOptions":
+    def from_request(cls, request: web.Request) -> ListOptions:
         q = request.query
         label = selectors.parse_label_selector(q["labelSelector"]) if q.get("labelSelector") else None
         field = selectors.parse_field_selector(q["fieldSelector"]) if q.get("fieldSelector") else None

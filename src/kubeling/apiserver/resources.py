@@ -284,4 +284,4 @@ async def _finalize(request: web.Request, store: ResourceStore, t: req.Target) -
 
 _SUBRESOURCES = {"scale": _scale, "binding": _binding, "finalize": _finalize}
 
-__all__ = ["handle", "json_response", "copy"]
+__all__ = ["copy", "handle", "json_response"]

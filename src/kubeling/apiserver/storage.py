@@ -14,10 +14,9 @@ from typing import Any
 
 import orjson
 
-from kubeling.api import errors, meta, patch, registry, strategies
-from kubeling.api import validation
-from kubeling.api.validation import meta as meta_validation
+from kubeling.api import errors, meta, patch, registry, strategies, validation
 from kubeling.api.registry import ResourceType
+from kubeling.api.validation import meta as meta_validation
 from kubeling.apiserver.watchcache import WatchCache, decode
 from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue
 
@@ -381,4 +380,4 @@ def _mark_for_deletion(rt: ResourceType, current: dict[str, Any], options: dict[
     return new
 
 
-__all__ = ["ResourceStore", "WriteOptions", "WriteResult", "encode", "KeyValue"]
+__all__ = ["KeyValue", "ResourceStore", "WriteOptions", "WriteResult", "encode"]

@@ -51,7 +51,7 @@ class CacheEvent:
 class _Resource:
     """The objects of one resource type, with their keys kept sorted for prefix lists."""
 
-    __slots__ = ("objects", "_sorted")
+    __slots__ = ("_sorted", "objects")
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
@@ -76,7 +76,7 @@ class _Resource:
 
 
 class Watcher:
-    def __init__(self, cache: "WatchCache", prefix: str):
+    def __init__(self, cache: WatchCache, prefix: str):
         self.cache = cache
         self.prefix = prefix
         self.queue: asyncio.Queue[CacheEvent | None] = asyncio.Queue()
@@ -179,8 +179,7 @@ class WatchCache:
                 w.offer(event)
 
     def _advance(self, revision: int) -> None:
-        if revision > self.revision:
-            self.revision = revision
+        self.revision = max(self.revision, revision)
         self._advanced.set()
         self._advanced = asyncio.Event()
 

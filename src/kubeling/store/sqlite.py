@@ -590,7 +590,7 @@ class SqliteBackend:
                 raise FutureRevisionError(f"required revision {op.revision} is a future revision")
             while self._w_compacted < op.revision:
                 self._compact_chunk(op.revision, raise_errors=True)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
+        except Exception as exc:
             self._resolve([(op.future, None, exc)], [])
             return
         self._resolve([(op.future, None, None)], [], compacted=self._w_compacted)

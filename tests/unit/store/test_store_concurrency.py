@@ -14,7 +14,7 @@ async def test_concurrent_creates_get_distinct_revisions_and_are_all_listed(back
     assert await backend.current_revision() == 200
     listed = await backend.list("/c/")
     assert [kv.key for kv in listed.kvs] == keys
-    assert {kv.key: kv.mod_revision for kv in listed.kvs} == dict(zip(keys, revisions))
+    assert {kv.key: kv.mod_revision for kv in listed.kvs} == dict(zip(keys, revisions, strict=True))
 
 
 async def test_concurrent_cas_updates_have_exactly_one_winner(backend):

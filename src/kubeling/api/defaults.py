@@ -306,8 +306,8 @@ def generate_job_selector(job: Obj) -> None:
 
     Unless `spec.manualSelector` is true, label the pod template with the job's name and
     uid and select on `batch.kubernetes.io/controller-uid`.  Labels the user already set
-    are kept (validation then rejects a conflict).  Call `apply_defaults` afterwards, as
-    Kubernetes' default-on-read would, to copy the template labels onto an unlabelled Job.
+    are kept (validation then rejects a conflict).  A Job whose labels were defaulted from
+    its template gets the generated labels as well, as it does in Kubernetes.
     """
     spec = _setdefault(job, "spec", {})
     if spec.get("manualSelector") is True:
@@ -316,10 +316,16 @@ def generate_job_selector(job: Obj) -> None:
     name, uid = str(metadata.get("name") or ""), str(metadata.get("uid") or "")
     template = _setdefault(spec, "template", {})
     labels = _setdefault(_setdefault(template, "metadata", {}), "labels", {})
+    job_meta = _setdefault(job, "metadata", {})
+    # Go's defaulter shares the template's label map with an unlabelled Job, so the
+    # generated labels show up on the Job too.
+    shared = not job_meta.get("labels") or job_meta.get("labels") == labels
     for key in JOB_NAME_LABELS:
         labels.setdefault(key, name)
     for key in CONTROLLER_UID_LABELS:
         labels.setdefault(key, uid)
+    if shared:
+        job_meta["labels"] = dict(labels)
     selector = _setdefault(spec, "selector", {})
     _setdefault(selector, "matchLabels", {}).setdefault(CONTROLLER_UID_LABELS[1], uid)
 

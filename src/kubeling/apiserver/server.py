@@ -22,6 +22,8 @@ from kubeling.store import open_backend
 log = logging.getLogger("kubeling.server")
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Store history kept for watch resume and paged lists (etcd keeps ~5 minutes in Kubernetes).
+KEEP_REVISIONS = 10_000
 
 
 @dataclass
@@ -61,7 +63,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
     kubeconfig_path = data_dir / "kubeconfig.yaml"
     kubeconfig_path.unlink(missing_ok=True)  # it reappears once we answer /readyz
     pki = ensure_pki(data_dir)
-    backend = open_backend(config.store())
+    backend = open_backend(config.store(), keep_revisions=KEEP_REVISIONS)
     await backend.start()
     cache = WatchCache(backend)
     runner = None

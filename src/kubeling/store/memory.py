@@ -18,7 +18,7 @@ from kubeling.store.backend import (
     ListResult,
     StoreError,
 )
-from kubeling.store.sqlite import WatchHub, check_revision, watch_stream
+from kubeling.store.watch import WatchHub, check_revision, watch_stream
 
 
 class MemoryBackend:

@@ -207,9 +207,17 @@ def test_generate_job_selector_labels_template_and_selects_on_uid():
     apply_defaults(JOB, job)
     generate_job_selector(job)
     assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": "u-1"}}
-    assert job["spec"]["template"]["metadata"]["labels"] == {
-        "app": "web", "batch.kubernetes.io/controller-uid": "u-1", "batch.kubernetes.io/job-name": "pi",
-        "controller-uid": "u-1", "job-name": "pi"}
+    expected = {"app": "web", "batch.kubernetes.io/controller-uid": "u-1", "batch.kubernetes.io/job-name": "pi",
+                "controller-uid": "u-1", "job-name": "pi"}
+    assert job["spec"]["template"]["metadata"]["labels"] == expected
+    assert job["metadata"]["labels"] == expected  # defaulted from the template, so it follows it
+
+
+def test_generate_job_selector_keeps_the_jobs_own_labels():
+    job = {"metadata": {"name": "pi", "uid": "u-1", "labels": {"team": "a"}}, "spec": {"template": _template()}}
+    apply_defaults(JOB, job)
+    generate_job_selector(job)
+    assert job["metadata"]["labels"] == {"team": "a"}
 
 
 def test_generate_job_selector_respects_manual_selector():

@@ -492,7 +492,7 @@ def _quantities(values: Any, path: str) -> tuple[dict[str, Quantity], list[Cause
         except ValueError as e:
             causes.append(invalid(qpath, raw if isinstance(raw, str) else str(raw), str(e)))
             continue
-        if quantity.sign < 0:
+        if quantity.sign() < 0:
             causes.append(invalid(qpath, str(quantity), NEGATIVE))
         elif not _is_native(name) and quantity.milli_value() % 1000:
             causes.append(invalid(qpath, str(quantity), "must be an integer"))

@@ -7,8 +7,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+def _utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
 # Injectable clock: tests may replace `now` to control timestamps.
-now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC)
+now: Callable[[], _dt.datetime] = _utc_now
 
 
 def rfc3339(t: _dt.datetime | None = None) -> str:

@@ -33,10 +33,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-_FDP = descriptor_pb2.FieldDescriptorProto
-
 from kubeling.api import schema
 from kubeling.api.errors import ApiError, bad_request
+
+_FDP = descriptor_pb2.FieldDescriptorProto
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"

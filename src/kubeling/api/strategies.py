@@ -25,6 +25,16 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
 
 def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
     defaults.apply_defaults((rt.group, rt.version, rt.kind), new)
+    if rt.group == "" and rt.kind == "Service":
+        _keep_cluster_ip(new, old)
+
+
+def _keep_cluster_ip(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A Service update that omits spec.clusterIP(s) keeps the allocated ones, as Kubernetes does."""
+    spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
+    for f in ("clusterIP", "clusterIPs"):
+        if not spec.get(f) and old_spec.get(f):
+            spec[f] = old_spec[f]
 
 
 def pending_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
@@ -78,6 +88,7 @@ def qos_class(pod: dict[str, Any]) -> str:
 
 
 _CREATE_HOOKS = {
+    ("batch", "Job"): defaults.generate_job_selector,
     ("", "Pod"): _pod_created,
     ("", "Namespace"): _namespace_created,
 }

@@ -1,18 +1,9 @@
 """Decode-time schema checks: Go decoder messages, unknown fields, custom value syntaxes."""
 
 import copy
-import importlib.util
-import pathlib
-import sys
 import time
-import types
 
 import pytest
-
-# Until api/validation/kinds.py lands, the package __init__ cannot import it.
-_pkg = pathlib.Path(importlib.util.find_spec("kubeling").origin).parent
-if not (_pkg / "api" / "validation" / "kinds.py").exists():
-    sys.modules.setdefault("kubeling.api.validation.kinds", types.ModuleType("kubeling.api.validation.kinds"))
 
 from kubeling.api.validation import schema
 

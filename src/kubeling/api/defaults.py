@@ -220,15 +220,19 @@ def _template_of(obj: Obj) -> Obj | None:
     return _child(spec, "template") if spec else None
 
 
-def _default_deployment(obj: Obj) -> None:
-    spec = _setdefault(obj, "spec", {})
-    _setdefault(spec, "replicas", 1)
-    strategy = _setdefault(spec, "strategy", {})
+def _default_rolling_update(strategy: Obj, *, max_unavailable: Any, max_surge: Any) -> None:
+    """Deployments and DaemonSets: RollingUpdate by default, with the kind's own limits."""
     _set_if_empty(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         rolling = _setdefault(strategy, "rollingUpdate", {})
-        _setdefault(rolling, "maxUnavailable", "25%")
-        _setdefault(rolling, "maxSurge", "25%")
+        _setdefault(rolling, "maxUnavailable", max_unavailable)
+        _setdefault(rolling, "maxSurge", max_surge)
+
+
+def _default_deployment(obj: Obj) -> None:
+    spec = _setdefault(obj, "spec", {})
+    _setdefault(spec, "replicas", 1)
+    _default_rolling_update(_setdefault(spec, "strategy", {}), max_unavailable="25%", max_surge="25%")
     _setdefault(spec, "revisionHistoryLimit", 10)
     _setdefault(spec, "progressDeadlineSeconds", 600)
     default_pod_template(_template_of(obj))
@@ -242,12 +246,7 @@ def _default_replicaset(obj: Obj) -> None:
 
 def _default_daemonset(obj: Obj) -> None:
     spec = _setdefault(obj, "spec", {})
-    strategy = _setdefault(spec, "updateStrategy", {})
-    _set_if_empty(strategy, "type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        rolling = _setdefault(strategy, "rollingUpdate", {})
-        _setdefault(rolling, "maxUnavailable", 1)
-        _setdefault(rolling, "maxSurge", 0)
+    _default_rolling_update(_setdefault(spec, "updateStrategy", {}), max_unavailable=1, max_surge=0)
     _setdefault(spec, "revisionHistoryLimit", 10)
     default_pod_template(_template_of(obj))
 

@@ -17,106 +17,14 @@ from typing import Any
 from kubeling.api import schema
 from kubeling.api.errors import bad_request
 from kubeling.api.meta import get_path
+from kubeling.api.names import go_quote, is_qualified_name, is_valid_label_value
 from kubeling.api.registry import ResourceType
-
-# --- label syntax (k8s.io/apimachinery/pkg/util/validation) -------------------------
-
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', "
-              "and must start and end with an alphanumeric character")
-_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, "
-                    "'-', '_' or '.', and must start and end with an alphanumeric character")
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                          "characters, '-' or '.', and must start and end with an alphanumeric character")
-_QNAME_RE = re.compile(_QNAME_FMT)
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
-_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
-_NAME_MAX, _SUBDOMAIN_MAX = 63, 253
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    # Kubernetes' RegexError, including its double space between examples.
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def _max_len_error(n: int) -> str:
-    return f"must be no more than {n} characters"
-
-
-def _dns1123_subdomain_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > _SUBDOMAIN_MAX:
-        errs.append(_max_len_error(_SUBDOMAIN_MAX))
-    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
-        errs.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
-
-
-def label_key_errors(key: str) -> list[str]:
-    """Kubernetes' IsQualifiedName: `[prefix/]name`, the syntax of label keys."""
-    errs: list[str] = []
-    parts = key.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs += ["prefix part " + m for m in _dns1123_subdomain_errors(prefix)]
-    else:
-        return ["a qualified name " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > _NAME_MAX:
-        errs.append("name part " + _max_len_error(_NAME_MAX))
-    if not _QNAME_RE.fullmatch(name):
-        errs.append("name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc"))
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    """Kubernetes' IsValidLabelValue."""
-    errs = []
-    if len(value) > _NAME_MAX:
-        errs.append(_max_len_error(_NAME_MAX))
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errs.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
-
 
 # --- field.Error wording ------------------------------------------------------------
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-               "\v": "\\v", "\\": "\\\\", '"': '\\"'}
-
-
-def _go_quote(s: str) -> str:
-    """Go's %q for strings, which field errors use to show the bad value."""
-    out = []
-    for ch in s:
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
-
 
 def _invalid(path: str, value: str, detail: str) -> str:
-    return f"{path}: Invalid value: {_go_quote(value)}: {detail}"
+    return f"{path}: Invalid value: {go_quote(value)}: {detail}"
 
 
 def _aggregate(messages: list[str]) -> str:
@@ -184,7 +92,7 @@ def _requirement_errors(key: str, op: str, values: list[str], key_path: str | No
     """labels.NewRequirement's checks, with its field paths (`values[i][key]`)."""
     errs = []
     bad = f"values: Invalid value: {_go_slice(values)}: "
-    if key_path is not None and (key_errs := label_key_errors(key)):
+    if key_path is not None and (key_errs := is_qualified_name(key)):
         errs.append(_invalid(key_path, key, "; ".join(key_errs)))
     if op in (IN, NOT_IN) and not values:
         errs.append(bad + "for 'in', 'notin' operators, values set can't be empty")
@@ -198,7 +106,7 @@ def _requirement_errors(key: str, op: str, values: list[str], key_path: str | No
         errs += [_invalid(f"values[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer")
                  for i, v in enumerate(values) if _parse_int64(v) is None]
     for i, v in enumerate(values):
-        if value_errs := label_value_errors(v):
+        if value_errs := is_valid_label_value(v):
             errs.append(_invalid(f"values[{i}][{key}]", v, "; ".join(value_errs)))
     return errs
 
@@ -207,7 +115,7 @@ def _go_slice(values: list[str]) -> str:
     # %#v of a []string, as field.Invalid prints a slice value (empty ones arrive as nil).
     if not values:
         return "[]string(nil)"
-    return "[]string{" + ", ".join(_go_quote(v) for v in values) + "}"
+    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
 
 
 def new_requirement(key: str, operator: str, values: Iterable[str] = ()) -> Requirement:
@@ -318,7 +226,7 @@ class _SelectorParser:
             kind, lit = self._next()
         if kind != _IDENT:
             raise ValueError(f"found '{lit}', expected: identifier")
-        if key_errs := label_key_errors(lit):
+        if key_errs := is_qualified_name(lit):
             # The parser validates keys with a nil field path, which Go prints as <nil>.
             raise ValueError(_invalid("<nil>", lit, "; ".join(key_errs)))
         if self._peek()[0] in (_END, ","):
@@ -414,7 +322,7 @@ class LabelSelector:
         for expr in expressions:
             op = _EXPRESSION_OPERATORS.get(expr.get("operator"))
             if op is None:
-                name = _go_quote(str(expr.get("operator") or ""))
+                name = go_quote(str(expr.get("operator") or ""))
                 raise bad_request(f"{name} is not a valid label selector operator")
             reqs.append(new_requirement(expr.get("key") or "", op, expr.get("values") or []))
         return cls(reqs)

@@ -121,8 +121,9 @@ async def _delete(request: web.Request, store: ResourceStore, t: req.Target) -> 
     assert t.name is not None
     obj, removed = await store.delete(t.rt, t.namespace, t.name, options, dry)
     if not removed:
-        # Only marked for deletion (finalizers, grace period): 202 with the object, as Kubernetes answers.
-        return json_response(obj, 202)
+        # Only marked for deletion (finalizers, grace period): the object, with 200 as Kubernetes answers
+        # (it keeps 202 for the deprecated orphanDependents=false, not to break old clients).
+        return json_response(obj, 202 if options.get("orphanDependents") is False else 200)
     if t.rt.group == "" and t.rt.kind == "Pod":
         return json_response(obj)  # the pod registry returns the deleted pod
     md = obj["metadata"]
@@ -251,10 +252,10 @@ async def _binding(request: web.Request, store: ResourceStore, t: req.Target) ->
 
     def bind(pod: dict[str, Any]) -> dict[str, Any]:
         if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict("pods", name, "", "pod is being deleted, cannot be assigned to a host")
+            raise errors.conflict("pods/binding", name, "", "pod is being deleted, cannot be assigned to a host")
         current = (pod.get("spec") or {}).get("nodeName")
         if current:
-            raise errors.conflict("pods", name, "", f"pod {name} is already assigned to node \"{current}\"")
+            raise errors.conflict("pods/binding", name, "", f"pod {name} is already assigned to node \"{current}\"")
         pod["spec"]["nodeName"] = node
         conditions = [c for c in (pod.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
         conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,

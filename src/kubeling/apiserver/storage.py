@@ -326,13 +326,27 @@ def _may_finish_deletion(rt: ResourceType, obj: dict[str, Any]) -> bool:
 
 def _check_preconditions(rt: ResourceType, current: dict[str, Any], pre: dict[str, Any]) -> None:
     md = current["metadata"]
+    if _is_namespace(rt):
+        # The namespace registry checks them in its storage update, worded as the storage layer words them.
+        uid_why = f"Precondition failed: UID in precondition: {pre.get('uid')}, UID in object meta: {md.get('uid')}"
+        rv_why = ("Precondition failed: ResourceVersion in precondition: "
+                  f"{pre.get('resourceVersion')}, ResourceVersion in object meta: {md.get('resourceVersion')}")
+        resource = rt.plural
+    else:
+        # Everything else fails early in the generic BeforeDelete, which names the Kind, not the resource.
+        uid_why = (f"the UID in the precondition ({pre.get('uid')}) does not match the UID in record "
+                   f"({md.get('uid')}). The object might have been deleted and then recreated")
+        rv_why = (f"the ResourceVersion in the precondition ({pre.get('resourceVersion')}) does not match the "
+                  f"ResourceVersion in record ({md.get('resourceVersion')}). The object might have been modified")
+        resource = rt.kind
     if pre.get("uid") and pre["uid"] != md.get("uid"):
-        raise errors.conflict(rt.plural, md["name"], rt.group,
-                              f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}")
+        raise errors.conflict(resource, md["name"], rt.group, uid_why)
     if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-        raise errors.conflict(rt.plural, md["name"], rt.group,
-                              "Precondition failed: ResourceVersion in precondition: "
-                              f"{pre['resourceVersion']}, ResourceVersion in object meta: {md.get('resourceVersion')}")
+        raise errors.conflict(resource, md["name"], rt.group, rv_why)
+
+
+def _is_namespace(rt: ResourceType) -> bool:
+    return rt.group == "" and rt.kind == "Namespace"
 
 
 _PROPAGATION_FINALIZERS = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
@@ -373,10 +387,14 @@ def _mark_for_deletion(rt: ResourceType, current: dict[str, Any], options: dict[
         return None
     if finalizers:
         md["finalizers"] = finalizers
-    md["deletionGracePeriodSeconds"] = grace or 0
+    if md.get("generation"):
+        md["generation"] += 1  # the start of deletion is a change of desired state, as in Kubernetes
     md["deletionTimestamp"] = meta.rfc3339(meta.now() + dt.timedelta(seconds=grace or 0))
-    if rt.kind == "Namespace" and rt.group == "":
+    if _is_namespace(rt):
+        # The namespace registry marks it Terminating without a grace period.
         new.setdefault("status", {})["phase"] = "Terminating"
+    else:
+        md["deletionGracePeriodSeconds"] = grace or 0
     return new
 
 

@@ -2,6 +2,8 @@
 (k8s.io/apimachinery/pkg/labels, pkg/fields, and the API server's field label conversions)."""
 
 import pytest
+from tests.unit.api.k8s_messages import LABEL_VALUE_MSG as VALUE_HELP
+from tests.unit.api.k8s_messages import QNAME_HELP
 
 from kubeling.api import registry
 from kubeling.api.errors import ApiError
@@ -12,8 +14,6 @@ from kubeling.api.selectors import (
     check_field_selector,
     escape_field_value,
     field_selector_for,
-    label_key_errors,
-    label_value_errors,
     matches,
     new_requirement,
     object_fields,
@@ -28,13 +28,6 @@ JOB = registry.lookup_kind("batch", "v1", "Job")
 CONFIGMAP = registry.lookup_kind("", "v1", "ConfigMap")
 NAMESPACE = registry.lookup_kind("", "v1", "Namespace")
 REPLICASET = registry.lookup_kind("apps", "v1", "ReplicaSet")
-
-QNAME_HELP = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-              "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-              "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-VALUE_HELP = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-              "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-              "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
 
 
 def bad_request_message(fn, *args) -> str:
@@ -231,27 +224,6 @@ def test_from_set_and_requirements():
     assert sel == LabelSelector.parse("b=2,a=1") and hash(sel) == hash(LabelSelector.parse("a=1,b=2"))
     assert new_requirement("x", "in", ["b", "a"]) == Requirement("x", "in", ("b", "a"))
     assert str(new_requirement("x", "in", ["b", "a"])) == "x in (a,b)"
-
-
-@pytest.mark.parametrize(("key", "errors"), [
-    ("app", []),
-    ("example.com/app", []),
-    ("a" * 63, []),
-    ("a" * 64, ["name part must be no more than 63 characters"]),
-    ("Example.com/app", [("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                         "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
-                         "'example.com', regex used for validation is "
-                         "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")]),
-    ("", ["name part must be non-empty", "name part " + QNAME_HELP]),
-])
-def test_label_key_errors(key, errors):
-    assert label_key_errors(key) == errors
-
-
-@pytest.mark.parametrize(("value", "ok"), [("", True), ("a", True), ("a.b-c_d", True), ("-a", False), ("a b", False),
-                                           ("v" * 63, True), ("v" * 64, False)])
-def test_label_value_errors(value, ok):
-    assert (label_value_errors(value) == []) is ok
 
 
 # --- field selectors ---

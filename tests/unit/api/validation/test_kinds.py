@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from tests.unit.api.k8s_messages import LABEL_MSG
 
 from kubeling.api.defaults import apply_defaults, generate_job_selector
-from kubeling.api.validation.kinds import cron_error, validate
+from kubeling.api.validation.kinds import validate
 
 POD = ("", "v1", "Pod")
 DEPLOY = ("apps", "v1", "Deployment")
@@ -25,10 +26,6 @@ LEASE = ("coordination.k8s.io", "v1", "Lease")
 EVENT = ("", "v1", "Event")
 EVENTS_EVENT = ("events.k8s.io", "v1", "Event")
 SLICE = ("discovery.k8s.io", "v1", "EndpointSlice")
-
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-             "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
 
 
 def container(**extra):
@@ -391,20 +388,6 @@ def test_pod_update_of_other_fields_is_forbidden_with_a_diff():
     assert cause["message"].startswith(POD_UPDATE_FORBIDDEN)
     assert "- \tcontainers[0].ports[0].containerPort: 3000," in cause["message"]
     assert "+ \tcontainers[0].ports[0].containerPort: 8080," in cause["message"]
-
-
-@pytest.mark.parametrize(("schedule", "error"), [
-    ("*/15 0-6 1,15 jan-jun mon-fri", None),
-    ("0 0 * * 7", "end of range (7) above maximum (6): 7"),
-    ("@every 1h30m", None),
-    ("@fortnightly", "unrecognized descriptor: @fortnightly"),
-    ("x * * * *", 'failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax'),
-    ("5-1 * * * *", "beginning of range (5) beyond end of range (1): 5-1"),
-    ("*/0 * * * *", "step of range should be a positive number: */0"),
-    ("1-2-3 * * * *", "too many hyphens: 1-2-3"),
-])
-def test_cron_errors(schedule, error):
-    assert cron_error(schedule) == error
 
 
 def test_every_registered_kind_has_a_validator():

@@ -1,57 +1,9 @@
-"""ObjectMeta validation and the name/key syntaxes, with Kubernetes' exact wording."""
-
+"""ObjectMeta validation and each kind's name rule, with Kubernetes' exact wording."""
 
 import pytest
+from tests.unit.api.k8s_messages import DNS1035_MSG, LABEL_MSG, LABEL_VALUE_MSG, QNAME_MSG, SUBDOMAIN_MSG
 
 from kubeling.api.validation import meta as v
-
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                 "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                 "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-             "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-               "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-               "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-QNAME_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-             "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-             "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-
-
-@pytest.mark.parametrize("fn,value,expected", [
-    (v.dns1123_subdomain, "example.com", []),
-    (v.dns1123_subdomain, "Web", [SUBDOMAIN_MSG]),
-    (v.dns1123_subdomain, "a" * 254, ["must be no more than 253 characters"]),
-    (v.dns1123_label, "my-name", []),
-    (v.dns1123_label, "a.b", ["must not contain dots"]),
-    (v.dns1123_label, "-a", [LABEL_MSG]),
-    (v.dns1123_label, "a" * 64, ["must be no more than 63 characters"]),
-    (v.dns1035_label, "1abc", [DNS1035_MSG]),
-    (v.is_qualified_name, "app", []),
-    (v.is_qualified_name, "example.com/App_1", []),
-    (v.is_qualified_name, "/a", ["prefix part must be non-empty"]),
-    (v.is_qualified_name, "Example.com/a", ["prefix part " + SUBDOMAIN_MSG]),
-    (v.is_qualified_name, "a/", ["name part must be non-empty", QNAME_MSG]),
-    (v.is_qualified_name, "-a", [QNAME_MSG]),
-    (v.is_qualified_name, "x" * 64, ["name part must be no more than 63 characters"]),
-    (v.is_qualified_name, "a/b/c", [
-        ("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
-        "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' "
-        "(e.g. 'example.com/MyName')")]),
-    (v.is_valid_label_value, "", []),
-    (v.is_valid_label_value, "v1.2_x", []),
-    (v.is_valid_label_value, "bad value", [LABEL_VALUE_MSG]),
-    (v.is_valid_label_value, "v" * 64, ["must be no more than 63 characters"]),
-    (v.is_valid_path_segment_name, "..", ["may not be '..'"]),
-    (v.is_valid_path_segment_name, "a/b%", ["may not contain '/'", "may not contain '%'"]),
-])
-def test_syntax_helpers(fn, value, expected):
-    assert fn(value) == expected
 
 
 @pytest.mark.parametrize("kind,name,ok", [
@@ -177,11 +129,3 @@ def test_resource_version_check_is_opt_in():
     assert v.validate_object_meta_update(dict(OLD), dict(OLD)) == []
     assert v.validate_object_meta_update(dict(OLD), dict(OLD), require_resource_version=True) == [
         cause("metadata.resourceVersion", 'Invalid value: "": must be specified for an update')]
-
-
-@pytest.mark.parametrize("text,quoted", [
-    ("plain", '"plain"'), ('q"b\\', '"q\\"b\\\\"'), ("tab\there\n", '"tab\\there\\n"'),
-    ("\x01", '"\\x01"'), ("héllo", '"héllo"'),
-])
-def test_go_quote(text, quoted):
-    assert v.go_quote(text) == quoted

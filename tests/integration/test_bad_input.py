@@ -17,6 +17,12 @@ def ns(api):
     return api.namespace("bad")
 
 
+@pytest.fixture(scope="module")
+def empty_ns(api):
+    """A namespace that must stay empty: every request sent to it is refused."""
+    return api.namespace("refused")
+
+
 # (case, request kwargs, code, reason, exact message or None)
 CREATE_CASES = [
     ("malformed JSON", {"data": b'{"apiVersion": "v1", "kind":', "content_type": "application/json"},
@@ -36,6 +42,13 @@ CREATE_CASES = [
     ("body over 3 MiB", {"data": TOO_BIG, "content_type": "application/json"},
      413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"),
     ("wrong field type", {"body": {**cm("x"), "data": ["not", "a", "map"]}}, 400, "BadRequest", None),
+    ("number for a string", {"body": {**cm("x"), "data": {"k": 5}}}, 400, "BadRequest",
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct '
+     "field ConfigMap.data of type string"),
+    ("JSON nested too deep", {"data": b"[" * 5000 + b"]" * 5000, "content_type": "application/json"},
+     400, "BadRequest", None),
+    ("invalid UTF-8", {"data": b'{"metadata": {"name": "\xff"}}', "content_type": "application/json"},
+     400, "BadRequest", None),
     ("metadata not an object", {"body": {**cm("x"), "metadata": "x"}}, 400, "BadRequest", None),
     ("strict unknown field", {"body": {**cm("x"), "bogus": 1}, "params": {"fieldValidation": "Strict"}},
      400, "BadRequest",
@@ -47,8 +60,8 @@ CREATE_CASES = [
 
 
 @pytest.mark.parametrize("case,kw,code,reason,message", CREATE_CASES, ids=[c[0] for c in CREATE_CASES])
-def test_bad_create_is_refused_and_writes_nothing(api, ns, case, kw, code, reason, message):
-    path = f"/api/v1/namespaces/{ns}/configmaps"
+def test_bad_create_is_refused_and_writes_nothing(api, empty_ns, case, kw, code, reason, message):
+    path = f"/api/v1/namespaces/{empty_ns}/configmaps"
     before = api.ok("GET", path)["metadata"]["resourceVersion"]
     r = api.post(path, **kw)
     assert r.status_code == code, r.text
@@ -285,3 +298,37 @@ def test_health_and_version_need_no_credentials(anonymous, path):
         assert r.json()["major"] == "1"
     else:
         assert r.text == "ok"
+
+
+def test_yaml_is_read_as_kubernetes_reads_it(api, ns):
+    """Timestamp-like scalars stay strings and non-string keys become strings (go-yaml v2 into
+    interface{}, then sigs.k8s.io/yaml's JSON conversion)."""
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: yaml-ok}\ndata: {day: 2024-01-02, 1: one}\n"
+    r = api.post(f"/api/v1/namespaces/{ns}/configmaps", data=body, content_type="application/yaml")
+    assert r.status_code == 201, r.text
+    assert r.json()["data"] == {"day": "2024-01-02", "1": "one"}
+    api.ok("DELETE", f"/api/v1/namespaces/{ns}/configmaps/yaml-ok")
+
+
+def test_yaml_alias_bomb_is_answered_quickly(api, ns):
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", "a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    r = api.post(f"/api/v1/namespaces/{ns}/configmaps", data="\n".join(lines), content_type="application/yaml",
+                 params={"fieldValidation": "Strict"}, timeout=5)
+    assert r.status_code == 400
+    assert api.get("/healthz").status_code == 200
+
+
+def test_null_metadata_is_an_empty_one(api, ns):
+    r = api.post(f"/api/v1/namespaces/{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": None})
+    assert r.status_code == 422
+    assert status_of(r)["message"] == \
+        'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required'
+
+
+def test_put_must_name_the_object(api, ns):
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    api.ok("POST", path, cm("unnamed"))
+    r = api.put(f"{path}/unnamed", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}, "data": {"k": "2"}})
+    assert r.status_code == 400
+    assert status_of(r)["message"] == "the name of the object () does not match the name on the URL (unnamed)"

@@ -110,7 +110,8 @@ def request_entity_too_large(message: str = "Request entity too large: limit is 
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{content_type}")')
+    return ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media "
+                    "types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
 
 
 def internal(message: str) -> ApiError:

@@ -20,7 +20,12 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as Kubernetes reads it (go-yaml v2 into interface{}): a timestamp-like scalar stays a string."""
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,35 @@ def _json(body: bytes) -> Any:
 
 def _yaml(body: bytes) -> Any:
     try:
-        return yaml.load(body, Loader=_YAML_LOADER)
+        return _json_keys(yaml.load(body, Loader=_YamlLoader), {})
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error converting YAML to JSON: {e}".replace("\n", " ")) from None
+
+
+def _json_keys(node: Any, done: dict[int, Any]) -> Any:
+    """Mapping keys as JSON strings (`1: x` is {"1": "x"}), as sigs.k8s.io/yaml converts them.
+
+    `done` memoizes shared nodes, so that YAML aliases are converted once, not once per use."""
+    if isinstance(node, dict | list):
+        if id(node) in done:
+            return done[id(node)]
+        if isinstance(node, list):
+            out: Any = [_json_keys(v, done) for v in node]
+        else:
+            out = {_json_key(k): _json_keys(v, done) for k, v in node.items()}
+        done[id(node)] = out
+        return out
+    return node
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
 
 
 def query_bool(request: web.Request, name: str) -> bool:

@@ -76,8 +76,10 @@ class ResourceStore:
 
     async def create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any],
                      opts: WriteOptions) -> WriteResult:
+        if obj.get("metadata") is None:
+            obj["metadata"] = {}  # JSON null decodes to an empty ObjectMeta in Go
         warnings = validation.check_schema(rt, obj, opts.field_validation)
-        md = obj.setdefault("metadata", {})
+        md = obj["metadata"]
         if not isinstance(md, dict):
             raise errors.bad_request("metadata must be an object")
         self._set_namespace(rt, namespace, md)
@@ -94,7 +96,8 @@ class ResourceStore:
         if rt.namespaced:
             await self._check_namespace_open(rt, md["namespace"], md.get("name", ""))
         if opts.dry_run:
-            if self.cache.get(rt.storage_key(namespace, md["name"])) is not None:
+            # Ask the store, not the cache: the cache may not have seen a create that just returned.
+            if await self.backend.get(rt.storage_key(md.get("namespace"), md["name"])) is not None:
                 raise errors.already_exists(rt.plural, md["name"], rt.group)
             return WriteResult(obj, warnings, created=True)
         try:
@@ -139,8 +142,9 @@ class ResourceStore:
         md = body.get("metadata")
         if not isinstance(md, dict):
             raise errors.bad_request("metadata must be an object")
-        if md.get("name") and md["name"] != name:
-            raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+        if md.get("name", "") != name:  # a PUT body must name the object it replaces
+            raise errors.bad_request(
+                f"the name of the object ({md.get('name', '')}) does not match the name on the URL ({name})")
         if rt.namespaced and md.get("namespace") and namespace and md["namespace"] != namespace:
             raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
         precondition = md.get("resourceVersion") or ""

@@ -34,9 +34,12 @@ def version_info() -> dict[str, str]:
 
 
 @web.middleware
-async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as a metav1.Status, never as an HTML page or a dropped connection."""
+async def authenticate_and_map_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authentication, then the handler; every failure leaves as a metav1.Status, never as
+    an HTML page or a dropped connection. (One middleware: each costs a call per request.)"""
     try:
+        if not (request.path in UNAUTHENTICATED_PATHS or _client_cert_ok(request) or _token_ok(request)):
+            raise errors.unauthorized()
         return await handler(request)
     except errors.ApiError as e:
         return resources.json_response(e.status(), e.code)
@@ -56,13 +59,6 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
         log.exception("internal error serving %s %s", request.method, request.path)
         err = errors.internal(str(e) or type(e).__name__)
         return resources.json_response(err.status(), err.code)
-
-
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in UNAUTHENTICATED_PATHS or _client_cert_ok(request) or _token_ok(request):
-        return await handler(request)
-    raise errors.unauthorized()
 
 
 def _client_cert_ok(request: web.Request) -> bool:
@@ -182,7 +178,7 @@ async def group_version(request: web.Request) -> web.Response:
 
 
 def build_app(store: ResourceStore, token: str) -> web.Application:
-    app = web.Application(middlewares=[status_errors, authenticate], client_max_size=req.MAX_BODY + 1024)
+    app = web.Application(middlewares=[authenticate_and_map_errors], client_max_size=req.MAX_BODY + 1024)
     app[STORE_KEY] = store
     app[TOKEN_KEY] = token
     app[READY_KEY] = []

@@ -26,6 +26,25 @@ def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None
     return resp
 
 
+LARGE_BODY = 1 << 20
+CHUNK = 256 << 10
+
+
+async def send_large(request: web.Request, body: bytes) -> web.StreamResponse:
+    """Send a big body in chunks, waiting for each to drain. Written in one piece, a
+    20 MB LIST leaves the connection's TLS buffers that large for as long as it lives."""
+    if len(body) <= LARGE_BODY:
+        return web.Response(body=body, headers=JSON_HEADERS)
+    resp = web.StreamResponse(headers=JSON_HEADERS)
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    view = memoryview(body)
+    for start in range(0, len(body), CHUNK):
+        await resp.write(view[start:start + CHUNK])
+    await resp.write_eof()
+    return resp
+
+
 def _write_options(request: web.Request) -> WriteOptions:
     return WriteOptions(dry_run=req.dry_run(request), field_validation=req.field_validation(request),
                         field_manager=request.query.get("fieldManager", ""))
@@ -57,7 +76,7 @@ async def _collection(request: web.Request, store: ResourceStore, t: req.Target,
         items, rv, cont, remaining = await listing.list_objects(store, rt, t.namespace, opts)
         body = listing.list_body(rt, items, rv, cont, remaining, req.wants_table(request),
                                  request.query.get("includeObject", "Metadata"))
-        return web.Response(body=body, headers=JSON_HEADERS)
+        return await send_large(request, body)
     if method == "POST":
         if t.namespace is None and rt.namespaced:
             raise errors.method_not_allowed()

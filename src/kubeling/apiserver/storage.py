@@ -117,10 +117,8 @@ class ResourceStore:
         md["namespace"] = namespace or given or "default"
 
     async def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
+        await self.consistent()  # a namespace deleted a moment ago must already refuse content
         ns = self.cache.get(NAMESPACES.storage_key(None, namespace))
-        if ns is None:
-            await self.consistent()
-            ns = self.cache.get(NAMESPACES.storage_key(None, namespace))
         if ns is None:
             raise errors.not_found("namespaces", namespace)
         if (ns.get("metadata") or {}).get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
@@ -180,10 +178,14 @@ class ResourceStore:
         return await self._write_update(rt, current, fn, opts, subresource, retry=True)
 
     async def _current(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
-        kv = await self.backend.get(rt.storage_key(namespace, name))
-        if kv is None:
+        """The stored object, from the watch cache once it has caught up with the store (no
+        store round trip; compare-and-swap still catches any write that lands meanwhile).
+        The result is shared with the cache: callers copy before changing it."""
+        await self.consistent()
+        obj = self.cache.get(rt.storage_key(namespace, name))
+        if obj is None:
             raise errors.not_found(rt.plural, name, rt.group)
-        return decode(kv)
+        return obj
 
     async def _write_update(self, rt: ResourceType, current: dict[str, Any], make_new, opts: WriteOptions,
                             subresource: str, retry: bool) -> WriteResult:
@@ -254,7 +256,7 @@ class ResourceStore:
             md.pop("selfLink", None)
             if rt.has_status and subresource == "":
                 if "status" in old:
-                    new["status"] = old["status"]
+                    new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind

@@ -354,3 +354,12 @@ def test_namespace_termination_and_finalize(api):
     r = api.put(f"/api/v1/namespaces/{name}/finalize", fin)
     assert r.status_code == 200, r.text
     assert api.get(f"/api/v1/namespaces/{name}").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
+def test_system_namespaces_cannot_be_deleted(api, name):
+    r = api.delete(f"/api/v1/namespaces/{name}")
+    status = status_of(r)
+    assert r.status_code == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+    assert "deletionTimestamp" not in api.ok("GET", f"/api/v1/namespaces/{name}")["metadata"]

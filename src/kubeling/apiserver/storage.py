@@ -22,6 +22,8 @@ from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNo
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 CONFLICT_RETRIES = 10
+# Namespaces the NamespaceLifecycle admission plugin refuses to delete.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 # The alphabet Kubernetes uses for generateName suffixes (no vowels, no look-alikes).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -277,6 +279,8 @@ class ResourceStore:
     async def delete(self, rt: ResourceType, namespace: str | None, name: str,
                      options: dict[str, Any], dry_run: bool) -> tuple[dict[str, Any], bool]:
         """DELETE: the object as it is after the call, and whether it is gone (else only marked)."""
+        if rt is NAMESPACES and name in IMMORTAL_NAMESPACES:
+            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
         for _ in range(CONFLICT_RETRIES):
             current = await self._current(rt, namespace, name)
             _check_preconditions(rt, current, options.get("preconditions") or {})

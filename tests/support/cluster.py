@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
+# Servers run this checkout's code, whatever kubeling is installed in the environment.
+SRC = Path(__file__).resolve().parents[2] / "src"
 VERSIONED_KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}"
 
 
@@ -40,10 +42,12 @@ class Server:
         self.log_path = self.data_dir / "server.log"
         # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.
         self.kubeconfig.unlink(missing_ok=True)
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
                "--port", str(self.port)] + (extra or [])
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        log.close()
         deadline = time.monotonic() + timeout
         while not self.kubeconfig.exists():
             if self.process.poll() is not None:

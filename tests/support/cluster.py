@@ -42,7 +42,7 @@ class Server:
         self.log_path = self.data_dir / "server.log"
         # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.
         self.kubeconfig.unlink(missing_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
+        log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
                "--port", str(self.port)] + (extra or [])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))

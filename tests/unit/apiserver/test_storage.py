@@ -11,6 +11,7 @@ import pytest
 from kubeling.api import errors, registry
 from kubeling.apiserver import listing
 from kubeling.apiserver.storage import ResourceStore, WriteOptions, encode
+from kubeling.apiserver.server import bootstrap
 from kubeling.apiserver.watchcache import WatchCache
 from kubeling.store import open_backend
 
@@ -47,7 +48,7 @@ async def make_store(keep_revisions: int = 0):
     cache = WatchCache(backend)
     await cache.start()
     store = ResourceStore(backend, cache)
-    await store.create(NS, None, {"metadata": {"name": "default"}}, OPTS)
+    await bootstrap(store)  # the system namespaces, as the server creates them
     return store
 
 
@@ -200,8 +201,8 @@ async def test_unknown_propagation_policy_is_invalid(store):
     (CM, "c", {"resourceVersion": "1"}, 'Operation cannot be fulfilled on ConfigMap "c": the ResourceVersion in '
                                         "the precondition (1) does not match the ResourceVersion in record ({rv}). "
                                         "The object might have been modified"),
-    (NS, "default", {"uid": "u0"}, 'Operation cannot be fulfilled on namespaces "default": Precondition failed: '
-                                   "UID in precondition: u0, UID in object meta: {uid}"),
+    (NS, "kube-node-lease", {"uid": "u0"}, 'Operation cannot be fulfilled on namespaces "kube-node-lease": '
+                                           "Precondition failed: UID in precondition: u0, UID in object meta: {uid}"),
 ])
 async def test_delete_preconditions(store, rt, name, pre, message):
     if rt is CM:

@@ -122,7 +122,7 @@ class Api:
 
 async def store_writes_per_s(root: Path, value: bytes, writers: int, seconds: float) -> float:
     store_bench.VALUE = value  # the helper writes its module's VALUE: make it a stored ConfigMap
-    store = SqliteBackend(root / "baseline-state.db")
+    store = SqliteBackend(root / f"baseline-{writers}-writers.db")
     await store.start()
     try:
         return await store_bench.writes_per_s(store, writers, seconds, "a")
@@ -403,6 +403,7 @@ async def measure(args: argparse.Namespace, root: Path) -> list[c.Row]:
         await check_created(api, len(b.latencies) + args.concurrency)
         stored = await api.request("GET", "/api/v1/namespaces/default/configmaps/cm-0-0")
         a = await store_writes_per_s(root, stored, args.concurrency, args.seconds)
+        a1 = await store_writes_per_s(root, stored, 1, args.seconds)
         w = await watch_latencies(api, args.watch_updates)
         pod_rate = await create_pods(api, args.pods, args.pod_concurrency)
         loaded_rss = c.rss_mb(pid)
@@ -426,6 +427,8 @@ async def measure(args: argparse.Namespace, root: Path) -> list[c.Row]:
         c.Row(f"(b) API creates/s, ConfigMap over HTTPS, {args.concurrency} concurrent", f"{b.rate:,.0f}",
               f">= {GOAL_CREATES:,.0f}", c.verdict(b.rate >= GOAL_CREATES, b.rate / GOAL_CREATES)),
         c.Row("(c) (b) / (a)", f"{b.rate / a:.2f}", f">= {GOAL_RATIO}", c.verdict(b.rate / a >= GOAL_RATIO)),
+        c.Row("    store creates/s with 1 writer (one fsync per write), and (b) / that", f"{a1:,.0f}", "",
+              f"{b.rate / a1:.2f}"),
         c.Row("    (b) create latency p50 / p99 under load",
               f"{c.median(b.latencies) * ms:.1f} / {c.percentile(b.latencies, 99) * ms:.1f} ms"),
         c.Row("    (b) CPU: server / client (cores of 2)",

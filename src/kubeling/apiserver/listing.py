@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,24 +258,20 @@ def list_body(rt: ResourceType, items: list[dict[str, Any]], rv: str, cont: str,
 # ---- watch ---------------------------------------------------------------------------------------
 
 
-async def serve_watch(request: web.Request, store: ResourceStore, rt: ResourceType, namespace: str | None,
-                      opts: ListOptions) -> web.StreamResponse:
+async def watch_events(store: ResourceStore, rt: ResourceType, namespace: str | None, opts: ListOptions, *,
+                       bookmarks: bool, timeout: float,
+                       client_gone: Callable[[], bool] = lambda: False) -> AsyncIterator[list[tuple[str, dict]]]:
+    """A watch as batches of (type, object), whatever carries it (HTTP stream, in-process client).
+
+    A watch that cannot start (too old or too new a resourceVersion) yields one ERROR event
+    holding the Status, as kube-apiserver reports it inside a 200 stream."""
     match = matcher(rt, opts)
     prefix = rt.storage_prefix(namespace)
-    q = request.query
-    bookmarks = req.query_bool(request, "allowWatchBookmarks")
-    timeout = req.query_int(request, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT
-    as_table = req.wants_table(request)
-    include_object = q.get("includeObject", "Metadata")
     rv = opts.resource_version
     wanted = _rv(rv) if rv not in ("", "0") else None  # a malformed resourceVersion is a plain 400
     # Without sendInitialEvents, a watch from "now" still starts with the current state (legacy watch).
     send_initial = opts.send_initial_events if opts.send_initial_events is not None else wanted is None
     initial: list[dict[str, Any]] = []
-    failure: errors.ApiError | None = None
-    watcher = None
-    backlog: list[CacheEvent] = []
-    start_rv = 0
     try:
         if rv == "":
             await store.consistent()
@@ -290,77 +286,93 @@ async def serve_watch(request: web.Request, store: ResourceStore, rt: ResourceTy
             watcher, backlog = store.cache.watch(prefix, wanted)
             start_rv = wanted
     except errors.ApiError as e:
-        # Past authentication and option parsing, kube-apiserver reports a watch that cannot start
-        # (too old or too new a resourceVersion) as a 200 stream with one ERROR event.
-        failure = e
-    response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
+        yield [("ERROR", e.status())]
+        return
+
+    def bookmark(revision: int, end_of_initial: bool = False) -> tuple[str, dict]:
+        md: dict[str, Any] = {"resourceVersion": str(revision)}
+        if end_of_initial:
+            md["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return "BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md}
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    next_bookmark = _next_bookmark(loop.time(), deadline) if bookmarks else None
+    try:
+        first = [("ADDED", o) for o in initial]
+        if opts.send_initial_events and bookmarks:
+            first.append(bookmark(start_rv, True))
+        first += [out for out in map(lambda ev: _filtered(ev, match), backlog) if out]
+        if first:
+            yield first
+        while True:
+            now = loop.time()
+            remaining = deadline - now
+            if remaining <= 0:
+                return
+            wait = remaining if next_bookmark is None else max(0.0, min(remaining, next_bookmark - now))
+            try:
+                ev = await watcher.next(min(wait, DISCONNECT_CHECK))
+            except TimeoutError:
+                if client_gone():
+                    return
+                if next_bookmark is not None and loop.time() >= next_bookmark - 0.01:
+                    yield [bookmark(store.cache.revision)]
+                    next_bookmark = _next_bookmark(loop.time(), deadline)
+                continue
+            if ev is None:
+                return
+            batch = []
+            out = _filtered(ev, match)
+            if out:
+                batch.append(out)
+            # Take what is already queued in the same batch.
+            while not watcher.queue.empty():
+                nxt = watcher.queue.get_nowait()
+                if nxt is None:
+                    watcher.closed = True
+                    break
+                more = _filtered(nxt, match)
+                if more:
+                    batch.append(more)
+            if batch:
+                yield batch
+            if watcher.closed:
+                return
+    finally:
+        watcher.close()
+
+
+async def serve_watch(request: web.Request, store: ResourceStore, rt: ResourceType, namespace: str | None,
+                      opts: ListOptions) -> web.StreamResponse:
+    bookmarks = req.query_bool(request, "allowWatchBookmarks")
+    timeout = req.query_int(request, "timeoutSeconds") or DEFAULT_WATCH_TIMEOUT
+    as_table = req.wants_table(request)
+    include_object = request.query.get("includeObject", "Metadata")
+
+    def client_gone() -> bool:
+        # aiohttp does not cancel the handler when the client goes away
+        return request.transport is None or request.transport.is_closing()
 
     def frame(kind: str, obj: dict[str, Any]) -> bytes:
         if as_table and kind not in ("BOOKMARK", "ERROR"):
             obj = tables.table(rt, [obj], include_object=include_object)
         return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
-    def bookmark(revision: int, end_of_initial: bool = False) -> bytes:
-        md: dict[str, Any] = {"resourceVersion": str(revision)}
-        if end_of_initial:
-            md["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return frame("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md})
-
-    if failure is not None:
-        await _end(response, frame("ERROR", failure.status()))
-        return response
-    assert watcher is not None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    next_bookmark = _next_bookmark(loop.time(), deadline) if bookmarks else None
+    if opts.resource_version not in ("", "0"):
+        _rv(opts.resource_version)  # before any header: a malformed resourceVersion is a plain 400
+    matcher(rt, opts)  # and so is an unsupported field selector
+    events = watch_events(store, rt, namespace, opts, bookmarks=bookmarks, timeout=timeout, client_gone=client_gone)
+    response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
     try:
-        chunk = b"".join(frame("ADDED", o) for o in initial)
-        if opts.send_initial_events and bookmarks:
-            chunk += bookmark(start_rv, True)
-        if chunk:
-            await response.write(chunk)
-        for ev in backlog:
-            out = _filtered(ev, match)
-            if out:
-                await response.write(frame(*out))
-        while True:
-            now = loop.time()
-            remaining = deadline - now
-            if remaining <= 0:
-                break
-            wait = remaining if next_bookmark is None else max(0.0, min(remaining, next_bookmark - now))
-            try:
-                ev = await watcher.next(min(wait, DISCONNECT_CHECK))
-            except TimeoutError:
-                if request.transport is None or request.transport.is_closing():
-                    break  # the client went away; aiohttp does not cancel the handler for us
-                if next_bookmark is not None and loop.time() >= next_bookmark - 0.01:
-                    await response.write(bookmark(store.cache.revision))
-                    next_bookmark = _next_bookmark(loop.time(), deadline)
-                continue
-            if ev is None:
-                break
-            out = _filtered(ev, match)
-            if out:
-                parts = [frame(*out)]
-                # Drain what is already queued into one write.
-                while not watcher.queue.empty():
-                    nxt = watcher.queue.get_nowait()
-                    if nxt is None:
-                        watcher.closed = True
-                        break
-                    more = _filtered(nxt, match)
-                    if more:
-                        parts.append(frame(*more))
-                await response.write(b"".join(parts))
-                if watcher.closed:
-                    break
+        async for batch in events:
+            await response.write(b"".join(frame(*e) for e in batch))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        watcher.close()
+        await events.aclose()
     await _end(response, b"")
     return response
 

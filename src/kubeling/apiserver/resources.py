@@ -4,6 +4,7 @@ plus the subresources that are more than a view of the object (scale, binding, f
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -256,18 +257,11 @@ async def _scale(request: web.Request, store: ResourceStore, t: req.Target) -> w
     return json_response(_scale_of(rt, result.object))
 
 
-async def _binding(request: web.Request, store: ResourceStore, t: req.Target) -> web.Response:
-    """POST pods/NAME/binding: the scheduler's decision. Sets spec.nodeName once."""
-    if request.method != "POST":
-        raise errors.method_not_allowed()
-    binding = await req.read_object(request)
-    target = binding.get("target") or {}
-    node = target.get("name")
-    name = t.name
-    assert name is not None
+def bind_pod(name: str, binding: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The change a Binding makes to its pod: spec.nodeName, set once, and PodScheduled=True."""
+    node = (binding.get("target") or {}).get("name")
     if not node:
         raise errors.invalid("Binding", name, [errors.field_cause("target.name", "Required value", "FieldValueRequired")])
-    opts = _write_options(request)
 
     def bind(pod: dict[str, Any]) -> dict[str, Any]:
         if pod["metadata"].get("deletionTimestamp"):
@@ -282,7 +276,16 @@ async def _binding(request: web.Request, store: ResourceStore, t: req.Target) ->
         pod["status"]["conditions"] = conditions
         return pod
 
-    await store.mutate(t.rt, t.namespace, name, bind, opts, subresource="binding")
+    return bind
+
+
+async def _binding(request: web.Request, store: ResourceStore, t: req.Target) -> web.Response:
+    """POST pods/NAME/binding: the scheduler's decision."""
+    if request.method != "POST":
+        raise errors.method_not_allowed()
+    assert t.name is not None
+    bind = bind_pod(t.name, await req.read_object(request))
+    await store.mutate(t.rt, t.namespace, t.name, bind, _write_options(request), subresource="binding")
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
 

@@ -289,18 +289,22 @@ async def _binding(request: web.Request, store: ResourceStore, t: req.Target) ->
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
 
-async def _finalize(request: web.Request, store: ResourceStore, t: req.Target) -> web.Response:
-    """PUT namespaces/NAME/finalize: only spec.finalizers changes."""
-    if request.method != "PUT":
-        raise errors.method_not_allowed()
-    body = await req.read_object(request)
+def finalize_namespace(body: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The change PUT namespaces/NAME/finalize makes: only spec.finalizers, from the body."""
     finalizers = list((body.get("spec") or {}).get("finalizers") or [])
-    assert t.name is not None
 
     def apply(ns: dict[str, Any]) -> dict[str, Any]:
         ns.setdefault("spec", {})["finalizers"] = finalizers
         return ns
 
+    return apply
+
+
+async def _finalize(request: web.Request, store: ResourceStore, t: req.Target) -> web.Response:
+    if request.method != "PUT":
+        raise errors.method_not_allowed()
+    assert t.name is not None
+    apply = finalize_namespace(await req.read_object(request))
     result = await store.mutate(t.rt, None, t.name, apply, _write_options(request), subresource="finalize")
     return json_response(result.object)
 

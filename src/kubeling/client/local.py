@@ -90,6 +90,12 @@ class LocalClient:
 
     async def update(self, rt: ResourceType, obj: Obj, *, subresource: str = "", dry_run: bool = False) -> Obj:
         md = obj.get("metadata") or {}
+        if subresource == "finalize":
+            from kubeling.apiserver.resources import finalize_namespace
+
+            result = await self.store.mutate(rt, None, md.get("name", ""), finalize_namespace(obj),
+                                             WriteOptions(dry_run=dry_run), subresource="finalize")
+            return copy.deepcopy(result.object)
         result = await self.store.update(rt, md.get("namespace"), md.get("name", ""), copy.deepcopy(obj),
                                          WriteOptions(dry_run=dry_run), subresource)
         return copy.deepcopy(result.object)

@@ -254,7 +254,7 @@ class RestClient:
             if resp.content.at_eof():
                 resp.release()
             else:
-                resp.close()  # an abandoned stream: drop the connection, never reuse it
+                pass  # an abandoned stream: drop the connection, never reuse it
 
 
 async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

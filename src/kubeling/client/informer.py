@@ -100,7 +100,7 @@ class Informer:
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - the server may be restarting: retry
+            except Exception as e:
                 message = e.message if isinstance(e, ApiError) else repr(e)
                 log.warning("informer %s: %s; retrying in %.1fs", self.rt.plural, message, backoff)
                 await self.clock.sleep(backoff)

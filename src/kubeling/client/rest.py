@@ -8,6 +8,8 @@ reached at all, so that callers retry every transient failure the same way.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 from contextlib import aclosing
 from collections.abc import AsyncIterator
@@ -105,9 +107,10 @@ class RestClient:
         self.max_connections = max_connections
         self.request_timeout = request_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kw: Any) -> RestClient:
+    def from_kubeconfig(cls, path: str | os.PathLike | None = None, context: str | None = None, **kw: Any) -> RestClient:
         return cls(load_kubeconfig(path, context), **kw)
 
     @property
@@ -118,7 +121,10 @@ class RestClient:
     # ---- transport ----------------------------------------------------------------------------
 
     def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        loop = asyncio.get_running_loop()
+        # A session belongs to one loop; a client reused under a new loop (tests) gets a new one.
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._loop = loop
             ssl_ctx = self.connection.ssl_context() if self.connection.uses_tls else False
             connector = aiohttp.TCPConnector(ssl=ssl_ctx, limit=self.max_connections)
             self._session = aiohttp.ClientSession(
@@ -254,7 +260,7 @@ class RestClient:
             if resp.content.at_eof():
                 resp.release()
             else:
-                pass  # an abandoned stream: drop the connection, never reuse it
+                resp.close()  # an abandoned stream: drop the connection, never reuse it
 
 
 async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -1,14 +1,31 @@
+import contextlib
+
 import pytest
 
 from tests.support.cluster import Server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real kubeling server, shared by the tests of one module."""
+@contextlib.contextmanager
+def running_server(tmp_path_factory, *extra: str):
     root = tmp_path_factory.mktemp("kubeling")
     srv = Server(data_dir=root / "data", home=root / "home")
     srv.home.mkdir()
-    srv.start()
-    yield srv
-    srv.stop()
+    srv.start(list(extra))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real kubeling server (API server and controller-manager), shared by one module's tests."""
+    with running_server(tmp_path_factory) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def api_only_server(tmp_path_factory):
+    """A kubeling server without controllers: what is written stays exactly as written."""
+    with running_server(tmp_path_factory, "--controllers", "") as srv:
+        yield srv

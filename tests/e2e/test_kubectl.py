@@ -39,6 +39,12 @@ def deploy_yaml(name: str, image: str = "nginx:1.25", replicas: int = 2) -> str:
     return DEPLOY.format(name=name, image=image, replicas=replicas)
 
 
+@pytest.fixture(scope="module")
+def server(api_only_server):
+    """These tests check the API itself: no controller acts on what they create."""
+    return api_only_server
+
+
 @pytest.fixture
 def ns(server, request):
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")

@@ -107,6 +107,12 @@ def _session(kubeconfig: Path, cert_dir: Path, with_client_cert: bool) -> tuple[
 
 
 @pytest.fixture(scope="module")
+def server(api_only_server):
+    """Integration tests check the API server and clients alone: no controllers run."""
+    return api_only_server
+
+
+@pytest.fixture(scope="module")
 def api(server, tmp_path_factory) -> Iterator[Api]:
     base, session = _session(server.kubeconfig, tmp_path_factory.mktemp("certs"), True)
     yield Api(base, session)

@@ -32,6 +32,7 @@ class ServerConfig:
     port: int = 6443
     bind: str = "127.0.0.1"
     store_url: str = ""
+    controllers: str = "*"  # kube-controller-manager's --controllers syntax; "" runs none
 
     def store(self) -> str:
         return self.store_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -67,6 +68,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
     await backend.start()
     cache = WatchCache(backend)
     runner = None
+    components: list[tuple[asyncio.Task, object]] = []
     try:
         await cache.start()
         store = ResourceStore(backend, cache)
@@ -81,13 +83,37 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         app[READY_KEY].append(True)
         write_kubeconfig(kubeconfig_path, admin_kubeconfig(pki, f"https://127.0.0.1:{port}"))
         log.info("kubeling API server ready on https://%s:%d (kubeconfig %s)", config.bind, port, kubeconfig_path)
+        components = await start_components(config, kubeconfig_path)
         await stop.wait()
         log.info("stopping")
     finally:
+        await stop_components(components)
         if runner is not None:
             await runner.cleanup()
         await cache.stop()
         await backend.close()
+
+
+async def start_components(config: ServerConfig, kubeconfig_path: Path) -> list[tuple[asyncio.Task, object]]:
+    """The control-plane components that run in the server's process. They are API clients
+    like any other: they reach this server over HTTPS with the admin credential."""
+    from kubeling.client.rest import RestClient
+    from kubeling.controllers.manager import parse_controllers, run_controller_manager
+
+    components = []
+    enabled = parse_controllers(config.controllers)
+    if enabled:
+        client = RestClient.from_kubeconfig(str(kubeconfig_path))
+        task = asyncio.create_task(run_controller_manager(client, enabled=enabled), name="controller-manager")
+        components.append((task, client))
+    return components
+
+
+async def stop_components(components: list[tuple[asyncio.Task, object]]) -> None:
+    for task, client in components:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
 
 
 def run(config: ServerConfig) -> int:

@@ -380,6 +380,9 @@ class EventRecorder:
                     raise
                 stored = await self._create(ev)  # the event expired or was deleted: start it again
         except ApiError as e:
+            if _retryable(e):
+                log.error("unable to write event %s: %s (may retry after sleeping)", _describe(ev), e.message)
+                return False
             level = logging.DEBUG if e.reason == "AlreadyExists" else logging.ERROR
             log.log(level, "server rejected event %s: %s (will not retry)", _describe(ev), e.message)
             return True
@@ -392,6 +395,12 @@ class EventRecorder:
     async def _create(self, ev: Obj) -> Obj:
         body = {**ev, "metadata": {k: v for k, v in ev["metadata"].items() if k != "resourceVersion"}}
         return await self.client.create(EVENTS, body["metadata"]["namespace"], body)
+
+
+def _retryable(e: ApiError) -> bool:
+    # The REST client reports an unreachable server as a 503; overload (429) passes too. client-go
+    # retries only transport errors, which it can tell apart from a server's 5xx answer.
+    return e.code == 429 or e.code >= 500
 
 
 def _describe(ev: Obj) -> str:

@@ -89,8 +89,14 @@ async def run_controller_manager(client: Client, *, leader_elect: bool = True, i
     elector = LeaderElector(client, namespace=LEASE_NAMESPACE, name=LEASE_NAME,
                             identity=identity or default_identity(), clock=clock)
     while True:
-        await elector.run(lambda: run_controllers(client, clock=clock, enabled=enabled))
-        log.info("lost the controller-manager lease; standing by")
+        try:
+            await elector.run(lambda: run_controllers(client, clock=clock, enabled=enabled))
+            log.info("lost the controller-manager lease; standing by")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("controllers stopped with an error; standing by for the lease again")
+            await clock.sleep(2.0)
 
 
 def parse_controllers(value: str) -> set[str]:

@@ -186,6 +186,7 @@ class FlakyClient:
 
 @pytest.mark.parametrize("error, failures, written, creates", [
     (ConnectionError("connection refused"), 2, 1, 3),  # transport errors are retried
+    (errors.ApiError(503, "ServiceUnavailable", "server unreachable"), 1, 1, 2),  # as RestClient reports it
     (errors.ApiError(403, "Forbidden", "events is forbidden"), 1, 0, 1),  # refusals are not
     (ConnectionError("down"), 99, 0, 12),  # until the retry limit
 ])

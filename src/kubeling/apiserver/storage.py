@@ -248,6 +248,11 @@ class ResourceStore:
             _check_type(rt, new)
             md = new["metadata"]
             old_md = old["metadata"]
+            if md.get("uid") and md["uid"] != old_md.get("uid"):
+                # A uid in the body is a precondition: it must be this very object, not a namesake.
+                raise errors.conflict(rt.plural, old_md["name"], rt.group,
+                                      f"Precondition failed: UID in precondition: {md['uid']}, "
+                                      f"UID in object meta: {old_md.get('uid')}")
             for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                       "generation", "name", "namespace"):
                 if f in old_md:

@@ -74,7 +74,8 @@ def _min_ready_seconds(rs: Obj) -> int:
     return int((rs.get("spec") or {}).get("minReadySeconds") or 0)
 
 
-async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[None]]) -> tuple[int, BaseException | None]:
+async def slow_start_batch(count: int, initial: int,
+                           fn: Callable[[], Awaitable[None]]) -> tuple[int, BaseException | None]:
     """Call fn count times in batches of 1, 2, 4, ... (each batch concurrently), stopping
     after the first batch with a failure: a quota or webhook refusal then costs one call,
     not count. Returns (successes, the first error or None)."""
@@ -115,8 +116,8 @@ def pod_from_template(template: Obj, parent: Obj, controller_ref: Obj | None) ->
 def calculate_status(rs: Obj, pods: list[Obj], manage_error: BaseException | None, now: Any) -> Obj:
     """The ReplicaSet's new status from its claimed active pods (calculateStatus)."""
     status = copy.deepcopy(rs.get("status") or {})
-    template_labels = LabelSelector.from_set(((rs.get("spec") or {}).get("template") or {})
-                                             .get("metadata", {}).get("labels"))
+    template = (rs.get("spec") or {}).get("template") or {}
+    template_labels = LabelSelector.from_set((template.get("metadata") or {}).get("labels"))
     min_ready = _min_ready_seconds(rs)
     fully_labeled = ready = available = 0
     for pod in pods:
@@ -138,8 +139,9 @@ def calculate_status(rs: Obj, pods: list[Obj], manage_error: BaseException | Non
         conditions = [c for c in conditions if c.get("type") != REPLICA_FAILURE]
     # JSON as Kubernetes writes it: zero counts and empty lists are omitted (omitempty).
     new: Obj = {"replicas": len(pods)}
-    for name, value in (("fullyLabeledReplicas", fully_labeled), ("readyReplicas", ready),
-                        ("availableReplicas", available), ("observedGeneration", status.get("observedGeneration"))):
+    counts = (("fullyLabeledReplicas", fully_labeled), ("readyReplicas", ready),
+              ("availableReplicas", available), ("observedGeneration", status.get("observedGeneration")))
+    for name, value in counts:
         if value:
             new[name] = value
     if conditions:
@@ -171,7 +173,8 @@ class ReplicaSetController(Controller):
         self.pod_informer = factory.informer(PODS)
         self.rs_informer.add_indexer(podutil.CONTROLLER_UID_INDEX, podutil.controller_uid_index)
         self.pod_informer.add_indexer(podutil.CONTROLLER_UID_INDEX, podutil.controller_uid_index)
-        self.rs_informer.add_handler(on_add=self._add_rs, on_update=self._update_rs, on_delete=self._delete_rs)
+        self.rs_informer.add_handler(on_add=self._add_rs, on_update=self._update_rs,
+                                     on_delete=self._delete_rs)
         self.pod_informer.add_handler(on_add=self._add_pod, on_update=self._update_pod,
                                       on_delete=self._delete_pod)
 
@@ -345,7 +348,8 @@ class ReplicaSetController(Controller):
                     raise ControllerError(f"original ReplicaSet {object_key(rs)} is gone: got uid "
                                           f"{md.get('uid')}, wanted {_meta(rs)['uid']}")
                 if md.get("deletionTimestamp"):
-                    raise ControllerError(f"{object_key(rs)} has just been deleted at {md['deletionTimestamp']}")
+                    raise ControllerError(
+                        f"{object_key(rs)} has just been deleted at {md['deletionTimestamp']}")
                 fresh.append(live)
             except (ApiError, ControllerError) as e:
                 fresh.append(e)

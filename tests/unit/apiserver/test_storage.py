@@ -309,3 +309,15 @@ async def test_expired_continue_gives_410_with_a_token_to_go_on():
     finally:
         await store.cache.stop()
         await store.backend.close()
+
+
+async def test_uid_in_an_update_is_a_precondition(store):
+    created = (await store.create(CM, "default", cm("u"), OPTS)).object
+    body = {"metadata": {"uid": "someone-else", "labels": {"a": "b"}}}
+    e = await raises(409, "Conflict", store.patch(CM, "default", "u", "application/merge-patch+json",
+                                                  orjson.dumps(body), OPTS))
+    assert e.message == ('Operation cannot be fulfilled on configmaps "u": Precondition failed: UID in '
+                         f'precondition: someone-else, UID in object meta: {created["metadata"]["uid"]}')
+    body["metadata"]["uid"] = created["metadata"]["uid"]
+    patched = await store.patch(CM, "default", "u", "application/merge-patch+json", orjson.dumps(body), OPTS)
+    assert patched.object["metadata"]["labels"] == {"a": "b"}

@@ -440,7 +440,7 @@ class GarbageCollector(Controller):
             policy = "Foreground"
         else:
             policy = "Background"
-        log.info("deleting %s with propagationPolicy %s", node.identity, policy)
+        log.debug("deleting %s with propagationPolicy %s", node.identity, policy)
         await self._delete_object(node, latest, policy)
 
     async def _get_or_virtual_delete(self, node: Node) -> Obj:
@@ -529,6 +529,9 @@ class GarbageCollector(Controller):
 
     async def _get(self, identity: Identity) -> Obj:
         rt = api_resource(identity.api_version, identity.kind)
+        if rt.namespaced and not identity.namespace:
+            # Only a cluster-scoped dependent naming a namespaced owner leads here.
+            raise _NamespacedOwnerOfClusterScopedObject()
         return await self.client.get(rt, _namespace_arg(rt, identity.namespace), identity.name)
 
     async def _patch(self, identity: Identity, body: Obj, patch_type: str) -> Obj:

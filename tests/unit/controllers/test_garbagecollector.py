@@ -18,6 +18,7 @@ CM = registry.lookup("", "v1", "configmaps")
 RS = registry.lookup("apps", "v1", "replicasets")
 DEPLOY = registry.lookup("apps", "v1", "deployments")
 EVENTS = registry.lookup("", "v1", "events")
+NODES = registry.lookup("", "v1", "nodes")
 NS = "default"
 
 
@@ -288,3 +289,18 @@ async def test_graph_tracks_owners_and_dependents(env, client):
     await client.patch(PODS, NS, "g-1", {"metadata": {"ownerReferences": None}})
     await env.wait(lambda: env.gc.nodes[rs_uid].dependents == set())
     assert await exists(client, PODS, "g-1")
+
+
+async def test_cluster_scoped_owner_of_namespaced_dependents(env, client):
+    node = await client.create(NODES, None, {"metadata": {"name": "node-a"}})
+    await client.create(CM, NS, configmap("node-config", ref(node, controller=False)))
+    # A cluster-scoped object cannot be owned by a namespaced one: never collected, never retried.
+    await client.create(NODES, None, {"metadata": {"name": "node-b", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "node-config", "uid": "00000000-0000-0000-0000-00000000000b"}]}})
+    await client.delete(NODES, None, "node-a")
+    await env.wait(lambda: gone(client, CM, "node-config"))
+    await env.wait(lambda: not len(env.gc.attempt_to_delete) and not env.gc.attempt_to_delete.processing)
+    assert await exists(client, NODES, "node-b", ns=None)
+
+
+

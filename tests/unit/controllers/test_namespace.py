@@ -115,6 +115,29 @@ async def test_namespace_is_emptied_then_removed(env):
     assert await get_or_none(client, CM, "bystander", "default") == other
 
 
+async def test_namespace_deletion_alongside_the_garbage_collector(env):
+    from kubeling.controllers.garbagecollector import GarbageCollector
+
+    client, clock, controller = env
+    factory = InformerFactory(client, clock=clock)
+    gc = GarbageCollector(client, factory, controller.recorder, clock=clock, workers=2)
+    await factory.start()
+    await factory.wait_for_sync(5)
+    await gc.start()
+    try:
+        d = await client.create(DEPLOY, NS, deployment("web"))
+        owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": d["metadata"]["uid"],
+                 "controller": True, "blockOwnerDeletion": True}
+        for i in range(5):
+            await client.create(CM, NS, {"metadata": {"name": f"cm-{i}", "ownerReferences": [owner]}})
+        await client.delete(NAMESPACES, None, NS)
+        await eventually(lambda: _gone(client, NS), clock)
+        assert (await client.list(CM, NS))["items"] == []
+    finally:
+        await gc.stop()
+        await factory.stop()
+
+
 async def _gone(client, name) -> bool:
     return await get_or_none(client, NAMESPACES, name) is None
 

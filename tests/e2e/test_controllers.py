@@ -11,6 +11,8 @@ import threading
 import time
 
 import pytest
+
+from tests.support.cluster import namespace_for
 from kubernetes import client, config, watch
 
 from tests.support.fake_kubelet import FakeKubelet
@@ -49,7 +51,7 @@ def kubelet(server):
 
 @pytest.fixture
 def ns(server, request):
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = namespace_for(request.node.name)
     server.kubectl("create", "namespace", name)
     return name
 

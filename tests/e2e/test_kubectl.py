@@ -11,6 +11,8 @@ import textwrap
 import time
 
 import pytest
+
+from tests.support.cluster import namespace_for
 import yaml
 
 DEPLOY = textwrap.dedent("""\
@@ -47,7 +49,7 @@ def server(api_only_server):
 
 @pytest.fixture
 def ns(server, request):
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    name = namespace_for(request.node.name)
     server.kubectl("create", "namespace", name)
     return name
 

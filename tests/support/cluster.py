@@ -3,7 +3,9 @@ with the real kubectl. Every process started here is stopped by its own PID."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,14 @@ KUBECTL = os.environ.get("KUBECTL", "kubectl")
 # Servers run this checkout's code, whatever kubeling is installed in the environment.
 SRC = Path(__file__).resolve().parents[2] / "src"
 VERSIONED_KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}"
+
+
+def namespace_for(test_name: str) -> str:
+    """A valid, unique namespace name for a test (parametrized ids included)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")
+    if len(name) > 50:
+        name = name[:40].strip("-") + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name
 
 
 def kubectl_binary(minor: int | None = None) -> str:

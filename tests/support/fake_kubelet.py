@@ -53,5 +53,5 @@ class FakeKubelet:
                             pass  # deleted meanwhile
                     if self._stop.is_set():
                         return
-            except Exception:  # noqa: BLE001 - server restarting or stream cut: watch again
+            except Exception:
                 self._stop.wait(0.2)

@@ -162,7 +162,7 @@ async def complete(env, name="web"):
 # ---- creation -----------------------------------------------------------------------------------
 
 async def test_new_deployment_gets_one_owned_replica_set_with_hash_and_revision(env):
-    d = await env.create(manifest(annotations=None) if False else manifest())
+    await env.create(manifest())
     d = await complete(env)
     [rs] = await env.replica_sets()
     pod_hash = rs["metadata"]["labels"][util.POD_TEMPLATE_HASH]
@@ -214,6 +214,25 @@ async def test_annotations_copied_except_last_applied(env):
 
 # ---- rolling update -----------------------------------------------------------------------------
 
+def watch_bounds(env, max_pods: int, min_ready: int) -> list[str]:
+    """Check on every informer event, between the steps too: the ReplicaSets never ask for more
+    than max_pods in all, and ready pods never drop below min_ready."""
+    violations: list[str] = []
+    rs_informer, pod_informer = env.factory.informer(RS), env.factory.informer(PODS)
+
+    def check(*_):
+        asked = sum(util.replicas(r) for r in rs_informer.indexer.list())
+        ready = sum(1 for p in pod_informer.indexer.list() if is_pod_ready(p))
+        if asked > max_pods:
+            violations.append(f"ReplicaSets ask for {asked} pods")
+        if ready < min_ready:
+            violations.append(f"only {ready} pods ready")
+
+    rs_informer.add_handler(on_update=check, on_add=check)
+    pod_informer.add_handler(on_update=check, on_delete=check)
+    return violations
+
+
 @pytest.mark.parametrize("replicas,surge,unavailable", [
     (3, "25%", "25%"),  # 1 surge, 0 unavailable
     (4, 0, 1),
@@ -225,6 +244,7 @@ async def test_rolling_update_respects_surge_and_unavailable_at_every_step(env, 
     await env.create(manifest(replicas=replicas, strategy=strategy))
     d = await complete(env)
     max_surge, max_unavailable = util.max_surge(d), util.max_unavailable(d)
+    violations = watch_bounds(env, replicas + max_surge, replicas - max_unavailable)
     await env.patch("web", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}})
     steps = 0
     while True:
@@ -241,6 +261,7 @@ async def test_rolling_update_respects_surge_and_unavailable_at_every_step(env, 
         await env.make_ready(waiting[:1])  # one pod at a time: the finest steps
         steps += 1
         assert steps < 40
+    assert violations == []
     old, new = await env.replica_sets()
     assert util.replicas(old) == 0 and util.replicas(new) == replicas
     assert (util.revision(old), util.revision(new)) == (1, 2)

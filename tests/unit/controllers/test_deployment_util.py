@@ -168,3 +168,17 @@ def test_deployment_timed_out(reason, age, want):
     d = deployment(progressDeadlineSeconds=600)
     status = {"conditions": [util.new_condition("Progressing", "True", reason, "", T0)]}
     assert util.deployment_timed_out(d, status, T0 + dt.timedelta(seconds=age)) is want
+
+
+@pytest.mark.parametrize("size,max_ann,to_add,added,want", [
+    (8, 13, 5, 0, 3),   # its share of the 18 allowed
+    (8, 13, 1, 0, 1),   # capped by what is left to add
+    (8, 13, 5, 5, 0),   # nothing left
+    (0, 13, 5, 0, 0),   # never scale up from zero
+    (8, 13, -5, 0, -2),  # its share of 6+3: round(8 * 9/13) = 6
+    (8, 13, -1, 0, -1),  # never remove more than asked
+])
+def test_get_proportion(size, max_ann, to_add, added, want):
+    d = deployment(6 if to_add < 0 else 15, 3, 2)
+    r = rs("r", size, annotations={util.MAX_REPLICAS: str(max_ann)})
+    assert util.get_proportion(r, d, to_add, added) == want

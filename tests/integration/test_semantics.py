@@ -92,11 +92,16 @@ def test_noop_update_keeps_resource_version(api, ns):
 def test_update_keeps_server_owned_metadata(api, ns):
     path = f"/api/v1/namespaces/{ns}/configmaps"
     created = api.ok("POST", path, cm("own"))
-    body = cm("own", data={"k": "2"}, uid="forged", creationTimestamp="2001-01-01T00:00:00Z")
+    body = cm("own", data={"k": "2"}, creationTimestamp="2001-01-01T00:00:00Z")
     updated = api.ok("PUT", f"{path}/own", body)
-    for f in ("uid", "creationTimestamp"):
-        assert updated["metadata"][f] == created["metadata"][f]
+    assert updated["metadata"]["creationTimestamp"] == created["metadata"]["creationTimestamp"]
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"]
     assert updated["data"] == {"k": "2"}
+    # A uid in the body is a precondition, as in kube-apiserver: another uid is a conflict.
+    r = api.put(f"{path}/own", cm("own", data={"k": "3"}, uid="forged"))
+    assert r.status_code == 409
+    assert status_of(r)["message"] == ('Operation cannot be fulfilled on configmaps "own": Precondition failed: '
+                                       f'UID in precondition: forged, UID in object meta: {created["metadata"]["uid"]}')
 
 
 def test_status_subresource_is_split_both_ways(api, ns):
@@ -363,3 +368,16 @@ def test_system_namespaces_cannot_be_deleted(api, name):
     assert r.status_code == 403 and status["reason"] == "Forbidden"
     assert status["message"] == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
     assert "deletionTimestamp" not in api.ok("GET", f"/api/v1/namespaces/{name}")["metadata"]
+
+
+def test_status_write_may_change_annotations_but_not_labels(api, ns):
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    api.ok("POST", path, deployment("annot"))
+    d = api.ok("GET", f"{path}/annot")
+    d["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+    d["metadata"]["labels"] = {"changed": "yes"}
+    d["status"] = {"observedGeneration": 1}
+    out = api.ok("PUT", f"{path}/annot/status", d)
+    assert out["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "1"}
+    assert out["metadata"].get("labels") != {"changed": "yes"}
+    assert out["status"]["observedGeneration"] == 1

@@ -236,12 +236,20 @@ class ResourceStore:
         if not isinstance(new.get("metadata"), dict):
             raise errors.bad_request("metadata must be an object")
         if subresource == "status":
+            # A status write changes status, and may change annotations (the Deployment controller
+            # records the revision there); spec, labels, owners and finalizers stay as they were.
             status = new.get("status")
+            annotations = (new.get("metadata") or {}).get("annotations")
             new = copy.deepcopy(old)
             if status is None:
                 new.pop("status", None)
             else:
                 new["status"] = status
+            if annotations:
+                new["metadata"]["annotations"] = annotations
+            else:
+                new["metadata"].pop("annotations", None)
+            validation.validate(rt, new, old)
         elif subresource in ("binding", "finalize"):
             pass  # the server built this change itself from the old object
         else:

@@ -109,8 +109,8 @@ class RolloutWatcher:
         self.ns, self.name = ns, name
         self.max_total, self.min_ready = replicas + surge, replicas - unavailable
         self.violations: list[str] = []
-        self.steps = 0
-        self._watches = [watch.Watch(), watch.Watch()]
+        self.states: set[tuple] = set()  # distinct ReplicaSet sizes seen during the rollout
+        self._stopped = threading.Event()
         self._threads = [threading.Thread(target=self._rs_loop, daemon=True),
                          threading.Thread(target=self._pod_loop, daemon=True)]
 
@@ -121,23 +121,27 @@ class RolloutWatcher:
         return self
 
     def __exit__(self, *exc):
-        for w in self._watches:
-            w.stop()
+        self._stopped.set()
         for t in self._threads:
             t.join(10)
 
+    def _events(self, list_fn):
+        """Watch events until stopped, in short streams so that stopping is quick."""
+        while not self._stopped.is_set():
+            yield from watch.Watch().stream(list_fn, self.ns, timeout_seconds=1)
+
     def _rs_loop(self):
         replicas: dict[str, int] = {}
-        for ev in self._watches[0].stream(self.apps.list_namespaced_replica_set, self.ns, timeout_seconds=60):
+        for ev in self._events(self.apps.list_namespaced_replica_set):
             rs = ev["object"]
             replicas[rs.metadata.name] = 0 if ev["type"] == "DELETED" else rs.spec.replicas
-            self.steps += 1
+            self.states.add(tuple(sorted(replicas.items())))
             if sum(replicas.values()) > self.max_total:
                 self.violations.append(f"ReplicaSets want {replicas} > {self.max_total}")
 
     def _pod_loop(self):
         ready: dict[str, bool] = {}
-        for ev in self._watches[1].stream(self.core.list_namespaced_pod, self.ns, timeout_seconds=60):
+        for ev in self._events(self.core.list_namespaced_pod):
             pod = ev["object"]
             gone = ev["type"] == "DELETED" or pod.metadata.deletion_timestamp is not None
             ready[pod.metadata.name] = not gone and any(
@@ -154,7 +158,7 @@ def test_rolling_update_respects_surge_and_unavailability_then_undo(server, kube
         server.kubectl("rollout", "status", "-n", ns, "deployment/roll", "--timeout=60s")
         time.sleep(0.5)
     assert watcher.violations == []
-    assert watcher.steps >= 4  # the rollout went through several steps
+    assert len(watcher.states) >= 4, watcher.states  # the rollout went through several steps
     rss = get_json(server, "-n", ns, "rs")["items"]
     by_revision = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in rss}
     assert set(by_revision) == {"1", "2"}

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
+import math
 import os
 import shutil
 import signal
@@ -22,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +41,13 @@ from kubeling.controllers.replicaset import pod_from_template
 from tests.support.cluster import SRC, Server
 
 Obj = dict[str, Any]
+Window = Callable[[], contextlib.AbstractAsyncContextManager[Any]]  # wraps the timed part of a run
 
 NS = "bench"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
 # The RestClient's keep-alive pool (max_connections=64) caps the controller's in-flight creates,
-# however wide its slow-start batch (1, 2, 4, ... 256 within a 500-pod burst): match it.
+# however wide its slow-start batch (1, 2, 4, ... 256 within a 500-pod burst): match it. Only
+# 63 of each burst's 500 go out in batches narrower than that.
 BASELINE_CONCURRENCY = 64
 STANDALONE_CONTROLLERS = "replicaset,deployment"
 
@@ -257,6 +262,7 @@ class PodRun:
     listed: int  # pods a LIST found afterwards
     first_pod: float  # seconds to the first pod
     half: float  # seconds to half of the pods
+    max_gap: float  # longest silence between two pods' arrivals: a barrier between batches or bursts
     cpu: dict[str, float]  # CPU seconds per process over the run
 
 
@@ -266,16 +272,18 @@ def _pod_run(w: Watch, t0: float, end: float | None, n: int, listed: int, cpu: d
     def pick(i: int) -> float:
         return at[i] - t0 if len(at) > i else float("nan")
 
-    return PodRun(None if end is None else end - t0, len(w.objects), listed, pick(0), pick(n // 2 - 1), cpu)
+    gap = max((b - a for a, b in itertools.pairwise(at)), default=math.nan)
+    return PodRun(None if end is None else end - t0, len(w.objects), listed, pick(0), pick(n // 2 - 1), gap, cpu)
 
 
 def _cpu(pids: dict[str, int | None]) -> dict[str, float]:
     return {k: c.cpu_seconds(p) for k, p in pids.items() if p is not None}
 
 
-async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float) -> PodRun:
-    await create_namespace(cluster.api)
-    pods_path = f"/api/v1/namespaces/{NS}/pods"
+async def create_pods(cluster: Cluster, namespace: str, n: int, concurrency: int, timeout: float) -> PodRun:
+    """n pods as the ReplicaSet controller would send them, `concurrency` requests in flight."""
+    await create_namespace(cluster.api, namespace)
+    pods_path = f"/api/v1/namespaces/{namespace}/pods"
     bodies = iter(baseline_pods(n))
     w = await Watch(cluster.api, pods_path).start()
 
@@ -296,6 +304,14 @@ async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float) -
         await w.close()
 
 
+async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float) -> tuple[PodRun, PodRun]:
+    """Twice: first on a pool that opens its connections during the run, as the controller-manager's
+    does when a burst starts; then again on the now warm pool (creates alone)."""
+    cold = await create_pods(cluster, NS, n, concurrency, timeout)
+    warm = await create_pods(cluster, f"{NS}-warm", n, concurrency, timeout)
+    return cold, warm
+
+
 async def wait_for_replicaset(api: api_bench.Api, deployments: int, timeout: float, namespace: str = NS) -> None:
     """Until the Deployment controller made the ReplicaSets: proof the controllers run and synced."""
     w = await Watch(api, f"/apis/apps/v1/namespaces/{namespace}/replicasets").start()
@@ -306,8 +322,9 @@ async def wait_for_replicaset(api: api_bench.Api, deployments: int, timeout: flo
         await w.close()
 
 
-async def scale_up(cluster: Cluster, n: int, timeout: float) -> PodRun:
-    """Create a 0-replica Deployment, wait for its ReplicaSet, then time PATCH .../scale -> n pods."""
+async def scale_up(cluster: Cluster, n: int, timeout: float, window: Window = contextlib.nullcontext) -> PodRun:
+    """Create a 0-replica Deployment, wait for its ReplicaSet, then time PATCH .../scale -> n pods
+    (inside `window`, e.g. a profiler)."""
     api = cluster.api
     await create_namespace(api)
     base = f"/apis/apps/v1/namespaces/{NS}/deployments"
@@ -316,12 +333,13 @@ async def scale_up(cluster: Cluster, n: int, timeout: float) -> PodRun:
     pods_path = f"/api/v1/namespaces/{NS}/pods"
     w = await Watch(api, pods_path).start()
     pids = {"server": cluster.server_pid, "controller-manager": cluster.cm_pid}
-    before = _cpu(pids)
-    t0 = time.perf_counter()
     try:
-        await api.request("PATCH", f"{base}/web/scale", {"spec": {"replicas": n}}, headers=MERGE_PATCH)
-        end = await w.until(at_least(n), timeout)
-        after = _cpu(pids)
+        async with window():
+            before = _cpu(pids)
+            t0 = time.perf_counter()
+            await api.request("PATCH", f"{base}/web/scale", {"spec": {"replicas": n}}, headers=MERGE_PATCH)
+            end = await w.until(at_least(n), timeout)
+            after = _cpu(pids)
         return _pod_run(w, t0, end, n, await count_items(api, pods_path), {k: after[k] - before[k] for k in after})
     finally:
         await w.close()
@@ -379,7 +397,8 @@ class ReconcileRun:
     marker_errors: list[str]
 
 
-async def many_deployments(cluster: Cluster, n: int, timeout: float) -> ReconcileRun:
+async def many_deployments(cluster: Cluster, n: int, timeout: float,
+                           window: Window = contextlib.nullcontext) -> ReconcileRun:
     api = cluster.api
     await create_namespace(api)
     marker = ReadyMarker(api)
@@ -390,13 +409,15 @@ async def many_deployments(cluster: Cluster, n: int, timeout: float) -> Reconcil
     await create_namespace(api, "canary")
     await api.request("POST", "/apis/apps/v1/namespaces/canary/deployments", deployment("canary", 0), 201)
     await wait_for_replicaset(api, 1, 60.0, "canary")
-    cm0 = c.cpu_seconds(cluster.cm_pid) if cluster.cm_pid else 0.0
-    t0 = time.perf_counter()
     try:
-        await asyncio.gather(*(api.request("POST", base, deployment(f"app-{i:03d}", 1), 201) for i in range(n)))
-        rolled = await deploys.until(every(n, rolled_out), timeout)
-        done = await deploys.until(every(n, available), max(1.0, timeout - (time.perf_counter() - t0)))
-        cm_cpu = (c.cpu_seconds(cluster.cm_pid) - cm0) if cluster.cm_pid else float("nan")
+        async with window():
+            cm0 = c.cpu_seconds(cluster.cm_pid) if cluster.cm_pid else 0.0
+            t0 = time.perf_counter()
+            await asyncio.gather(*(api.request("POST", base, deployment(f"app-{i:03d}", 1), 201)
+                                   for i in range(n)))
+            rolled = await deploys.until(every(n, rolled_out), timeout)
+            done = await deploys.until(every(n, available), max(1.0, timeout - (time.perf_counter() - t0)))
+            cm_cpu = (c.cpu_seconds(cluster.cm_pid) - cm0) if cluster.cm_pid else float("nan")
         rs = await count_items(api, f"/apis/apps/v1/namespaces/{NS}/replicasets")
         return ReconcileRun(None if rolled is None else rolled - t0, None if done is None else done - t0,
                             rs, await count_items(api, f"/api/v1/namespaces/{NS}/pods"), cm_cpu, marker.errors)
@@ -409,20 +430,27 @@ async def many_deployments(cluster: Cluster, n: int, timeout: float) -> Reconcil
 # ---- profiling the controller-manager --------------------------------------------------------------
 
 
-async def profiled(cm_pid: int, out: Path, label: str, run: Callable[[], Any]) -> Any:
-    """Run under py-spy (stopped with SIGINT when run ends, so it writes its file), then summarize."""
-    profiler = api_bench.start_profiler(cm_pid, 600, out)
-    await asyncio.sleep(0.5)  # py-spy attaching
-    try:
-        result = await run()
-    finally:
-        profiler.send_signal(signal.SIGINT)
-        _, err = await asyncio.to_thread(profiler.communicate, timeout=60)
-    if not out.exists():
-        raise RuntimeError(f"py-spy failed: {err.decode()}")
-    print(f"\n===== controller-manager (pid {cm_pid}) profile: {label} =====")
-    api_bench.summarize_profile(out)
-    return result
+def profiling(pid: int, out: Path, label: str) -> Window:
+    """A window running py-spy on pid (stopped with SIGINT at its end, so it writes its file),
+    then printing the hotspots."""
+
+    @contextlib.asynccontextmanager
+    async def window() -> AsyncIterator[None]:
+        profiler = api_bench.start_profiler(pid, 600, out)
+        await asyncio.sleep(0.5)  # py-spy attaching
+        try:
+            yield
+        finally:
+            profiler.send_signal(signal.SIGINT)
+            _, err = await asyncio.to_thread(profiler.communicate, timeout=60)
+        if not out.exists():
+            raise RuntimeError(f"py-spy failed: {err.decode()}")
+        # Non-blocking sampling can tear a frame name into invalid UTF-8, which the summary rejects.
+        out.write_text(out.read_bytes().decode(errors="replace"))
+        print(f"\n===== controller-manager (pid {pid}) profile: {label} =====")
+        api_bench.summarize_profile(out)
+
+    return window
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -444,15 +472,14 @@ async def measure(args: argparse.Namespace, root: Path) -> list[c.Row]:
             await cluster.stop()
 
     if args.profile:
-        async def scale_profiled(cl: Cluster) -> PodRun:
+        def scale_profiled(cl: Cluster) -> Awaitable[PodRun]:
             assert cl.cm_pid is not None
-            return await profiled(cl.cm_pid, root / "scale.txt", f"(2) scale 0 -> {n}",
-                                  lambda: scale_up(cl, n, timeout))
+            return scale_up(cl, n, timeout, profiling(cl.cm_pid, root / "scale.txt", f"(2) scale 0 -> {n}"))
 
-        async def many_profiled(cl: Cluster) -> ReconcileRun:
+        def many_profiled(cl: Cluster) -> Awaitable[ReconcileRun]:
             assert cl.cm_pid is not None
-            return await profiled(cl.cm_pid, root / "many.txt", f"(4) {args.deployments} Deployments",
-                                  lambda: many_deployments(cl, args.deployments, timeout))
+            label = f"(4) {args.deployments} Deployments"
+            return many_deployments(cl, args.deployments, timeout, profiling(cl.cm_pid, root / "many.txt", label))
 
         s = await on("profile-scale", "standalone", scale_profiled)
         m = await on("profile-many", "standalone", many_profiled)
@@ -460,51 +487,79 @@ async def measure(args: argparse.Namespace, root: Path) -> list[c.Row]:
               f"(4) available after {_secs(m.available)}")
         return []
 
-    base = await on("baseline", "none", lambda cl: baseline(cl, n, args.concurrency, timeout))
-    alone = await on("standalone", "standalone", lambda cl: scale_up(cl, n, timeout))
-    inproc = await on("in-process", "in-process", lambda cl: scale_up(cl, n, timeout))
-    many = await on("many", "standalone", lambda cl: many_deployments(cl, args.deployments, timeout))
-    return rows(args, base, alone, inproc, many)
+    async def repeat(name: str, mode: str, body: Callable[[Cluster], Any]) -> list[Any]:
+        # A fresh cluster per run: no run inherits another's objects, caches or warm pools.
+        return [await on(f"{name}-{i}", mode, body) for i in range(args.runs)]
+
+    base = await repeat("baseline", "none", lambda cl: baseline(cl, n, args.concurrency, timeout))
+    alone = await repeat("standalone", "standalone", lambda cl: scale_up(cl, n, timeout))
+    inproc = await repeat("in-process", "in-process", lambda cl: scale_up(cl, n, timeout))
+    many = await repeat("many", "standalone", lambda cl: many_deployments(cl, args.deployments, timeout))
+    return rows(args, [b[0] for b in base], [b[1] for b in base], alone, inproc, many)
 
 
-def rows(args: argparse.Namespace, base: PodRun, alone: PodRun, inproc: PodRun, many: ReconcileRun) -> list[c.Row]:
-    n, d = args.replicas, args.deployments
+def _median_run(runs: list[Any], key: str) -> Any:
+    """The run with the median figure (a timeout ranks slowest), so its other fields stay consistent."""
+    ranked = sorted(runs, key=lambda r: math.inf if getattr(r, key) is None else getattr(r, key))
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _spread(runs: list[Any], key: str) -> str:
+    values = [getattr(r, key) for r in runs]
+    if len(values) < 2 or None in values:
+        return ""
+    return f"{min(values):.2f}-{max(values):.2f} s"
+
+
+def rows(args: argparse.Namespace, bases: list[PodRun], warms: list[PodRun], alones: list[PodRun], inprocs: list[PodRun],
+         manys: list[ReconcileRun]) -> list[c.Row]:
+    n, d, k = args.replicas, args.deployments, args.runs
+    base, warm, alone, inproc = (_median_run(r, "seconds") for r in (bases, warms, alones, inprocs))
+    many = _median_run(manys, "available")
     out = [
-        c.Row(f"(1) {n:,} pods created by a plain client, {args.concurrency} concurrent", _secs(base.seconds),
-              "baseline", f"{n / base.seconds:,.0f} pods/s" if base.seconds else ""),
-        c.Row("    server CPU per pod (ms)", f"{1000 * base.cpu['server'] / n:.2f}"),
+        c.Row(f"(1) {n:,} pods created by a plain client, {args.concurrency} concurrent, median of {k}",
+              _secs(base.seconds), "baseline", f"{n / base.seconds:,.0f} pods/s" if base.seconds else ""),
+        c.Row("    range; server CPU per pod; longest gap", _spread(bases, "seconds"), "",
+              f"{1000 * base.cpu['server'] / n:.2f} ms; {1000 * base.max_gap:.0f} ms"),
+        c.Row("    the same again on the warm pool (TLS handshakes done)", _secs(warm.seconds), "",
+              f"{n / warm.seconds:,.0f} pods/s" if warm.seconds else ""),
     ]
-    for label, run in ((f"(2) Deployment 0 -> {n}, standalone controller-manager", alone),
-                       (f"(3) Deployment 0 -> {n}, controllers in the server", inproc)):
+    for label, run, runs in ((f"(2) Deployment 0 -> {n:,}, standalone controller-manager", alone, alones),
+                             (f"(3) Deployment 0 -> {n:,}, controllers in the server", inproc, inprocs)):
         ok = run.seconds is not None and base.seconds is not None
         ratio = base.seconds / run.seconds if ok else 0.0
         out += [
             c.Row(label, _secs(run.seconds) if ok else f"timeout ({run.reached:,} pods)",
                   f"(1)/this >= {GOAL_RATIO}", c.verdict(ok and ratio >= GOAL_RATIO, ratio)),
-            c.Row("    to first pod / to half of the pods", f"{run.first_pod:.2f} / {run.half:.2f} s"),
+            c.Row("    range; to first pod / half of the pods; longest gap", _spread(runs, "seconds"), "",
+                  f"{run.first_pod:.2f} / {run.half:.2f} s; {1000 * run.max_gap:.0f} ms"),
+            c.Row("    warm-pool baseline / this", "", "",
+                  f"{warm.seconds / run.seconds:.2f}x" if ok and warm.seconds else ""),
         ]
-        if run.listed != n:
-            out.append(c.Row("    pods a LIST found afterwards (!= target)", f"{run.listed:,}", f"{n:,}", "FAIL"))
-    cm_cpu = alone.cpu.get("controller-manager", float("nan"))
+    cm_cpu = alone.cpu.get("controller-manager", math.nan)
     out += [
-        c.Row("    (2) controller-manager CPU per pod (ms)", f"{1000 * cm_cpu / n:.2f}", "",
+        c.Row("    (2) controller-manager CPU per pod", f"{1000 * cm_cpu / n:.2f} ms", "",
               f"{cm_cpu / alone.seconds:.2f} cores" if alone.seconds else ""),
-        c.Row("    (2) server CPU per pod (ms), and / (1)'s", f"{1000 * alone.cpu['server'] / n:.2f}", "",
+        c.Row("    (2) server CPU per pod, and / (1)'s", f"{1000 * alone.cpu['server'] / n:.2f} ms", "",
               f"{alone.cpu['server'] / max(1e-9, base.cpu['server']):.2f}x"),
-        c.Row("    (3) server CPU per pod (ms), controllers included", f"{1000 * inproc.cpu['server'] / n:.2f}"),
+        c.Row("    (3) server CPU per pod, controllers included", f"{1000 * inproc.cpu['server'] / n:.2f} ms"),
     ]
+    wrong = [r.listed for r in (*bases, *warms, *alones, *inprocs) if r.listed != n]
+    out.append(c.Row("    runs whose LIST afterwards found != target pods", str(len(wrong)), "0",
+                     c.verdict(not wrong) + (f" (found {wrong[0]:,})" if wrong else "")))
     rate = d / many.available if many.available else 0.0
     out += [
-        c.Row(f"(4) {d} Deployments x 1 replica -> all available (pods marked Ready by the load)",
-              _secs(many.available), "", f"{rate:.1f} Deployments/s"),
-        c.Row("    ... -> all observedGeneration current and updatedReplicas 1", _secs(many.rolled_out), "",
-              f"{d / many.rolled_out:.1f} Deployments/s" if many.rolled_out else ""),
+        c.Row(f"(4) {d} Deployments x 1 replica -> all available, median of {k}", _secs(many.available), "",
+              f"{rate:.1f} reconciles/s"),
+        c.Row("    range; -> observedGeneration current and updatedReplicas 1", _spread(manys, "available"), "",
+              _secs(many.rolled_out)),
         c.Row("    ReplicaSets / pods found afterwards", f"{many.replicasets} / {many.pods}", f"{d} / {d}",
               c.verdict(many.replicasets == d and many.pods == d)),
-        c.Row("    controller-manager CPU per Deployment (ms)", f"{1000 * many.cm_cpu / d:.1f}"),
+        c.Row("    controller-manager CPU per Deployment", f"{1000 * many.cm_cpu / d:.1f} ms"),
     ]
-    if many.marker_errors:
-        out.append(c.Row("    status PATCHes refused", str(len(many.marker_errors)), "0", many.marker_errors[0][:60]))
+    if any(r.marker_errors for r in manys):
+        errors = [e for r in manys for e in r.marker_errors]
+        out.append(c.Row("    pod status PATCHes refused", str(len(errors)), "0", errors[0][:60]))
     return out
 
 
@@ -513,6 +568,7 @@ def main() -> None:
     p.add_argument("--replicas", type=int, default=1000, help="pods in (1), (2) and (3)")
     p.add_argument("--concurrency", type=int, default=BASELINE_CONCURRENCY, help="concurrent creates in (1)")
     p.add_argument("--deployments", type=int, default=200, help="Deployments in (4)")
+    p.add_argument("--runs", type=int, default=5, help="fresh clusters per figure; the median is shown")
     p.add_argument("--timeout", type=float, default=90.0, help="seconds each phase may take before giving up")
     p.add_argument("--profile", action="store_true", help="(2) and (4) only, with py-spy on the controller-manager")
     args = p.parse_args()

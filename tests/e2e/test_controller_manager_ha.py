@@ -11,6 +11,7 @@ import sys
 import time
 
 from tests.support.cluster import SRC
+from tests.support.eventually import wait_until
 
 
 def start_controller_manager(server, log_path):
@@ -26,14 +27,6 @@ def lease_holder(server) -> str:
     return json.loads(out.stdout)["spec"].get("holderIdentity", "") if out.returncode == 0 else ""
 
 
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def pod_count(server, ns="default") -> int:
@@ -55,19 +48,19 @@ def test_standby_takes_over_when_the_leader_stops(api_only_server, tmp_path):
     first = start_controller_manager(server, tmp_path / "cm1.log")
     second = None
     try:
-        leader = wait_for(lambda: lease_holder(server))
+        leader = wait_until(lambda: lease_holder(server))
         second = start_controller_manager(server, tmp_path / "cm2.log")
         server.kubectl("create", "deployment", "ha", "--image=nginx", "--replicas=2")
-        wait_for(lambda: pod_count(server) == 2)
+        wait_until(lambda: pod_count(server) == 2)
         time.sleep(3)  # the standby has had time to (wrongly) act, and the leader to renew
         assert lease_holder(server) == leader
         assert pod_count(server) == 2  # one controller acted: no duplicates
 
         stop(first)  # a clean stop releases the Lease
-        new_leader = wait_for(lambda: (h := lease_holder(server)) and h != leader and h, timeout=20)
+        new_leader = wait_until(lambda: (h := lease_holder(server)) and h != leader and h, timeout=20)
         assert new_leader != leader
         server.kubectl("scale", "deployment", "ha", "--replicas=4")
-        wait_for(lambda: pod_count(server) == 4)
+        wait_until(lambda: pod_count(server) == 4)
     finally:
         stop(first)
         if second is not None:

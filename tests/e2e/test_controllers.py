@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from tests.support.cluster import namespace_for
 from kubernetes import client, config, watch
 
+from tests.support.eventually import wait_until
 from tests.support.fake_kubelet import FakeKubelet
 
 DEPLOY = textwrap.dedent("""\
@@ -49,25 +49,12 @@ def kubelet(server):
         yield k
 
 
-@pytest.fixture
-def ns(server, request):
-    name = namespace_for(request.node.name)
-    server.kubectl("create", "namespace", name)
-    return name
 
 
 def get_json(server, *args: str) -> dict:
     return json.loads(server.kubectl("get", *args, "-o", "json").stdout)
 
 
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def owned_by(obj: dict, owner: dict) -> bool:

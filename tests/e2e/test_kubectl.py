@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from tests.support.cluster import namespace_for
 import yaml
 
 DEPLOY = textwrap.dedent("""\
@@ -47,11 +46,6 @@ def server(api_only_server):
     return api_only_server
 
 
-@pytest.fixture
-def ns(server, request):
-    name = namespace_for(request.node.name)
-    server.kubectl("create", "namespace", name)
-    return name
 
 
 def test_version_reports_kubernetes_1_32(server):

@@ -1,6 +1,5 @@
 """Informers: list then watch, indexes, handlers, relist on 410, resync."""
 
-import asyncio
 
 import pytest
 
@@ -8,17 +7,10 @@ from kubeling.api import registry
 from kubeling.client.cache import by_node_name
 from kubeling.client.informer import Informer, InformerFactory
 from kubeling.client.local import LocalClient
+from tests.support.eventually import eventually
 
 CM = registry.lookup("", "v1", "configmaps")
 PODS = registry.lookup("", "v1", "pods")
-
-
-async def eventually(predicate, timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

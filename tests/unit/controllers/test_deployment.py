@@ -17,6 +17,7 @@ from kubeling.client.local import LocalClient
 from kubeling.controllers.deployment import DeploymentController, util
 from kubeling.controllers.podutil import is_pod_ready
 from kubeling.controllers.replicaset import ReplicaSetController
+from tests.support.eventually import eventually as _eventually
 
 DEPLOY = registry.lookup("apps", "v1", "deployments")
 RS = registry.lookup("apps", "v1", "replicasets")
@@ -25,20 +26,11 @@ EVENTS = registry.lookup("", "v1", "events")
 NS = "default"
 
 
+def eventually(check, timeout: float = 5.0):
+    return _eventually(check, timeout=timeout)
+
+
 # ---- harness ------------------------------------------------------------------------------------
-
-async def eventually(check, timeout: float = 5.0):
-    """Poll an async check until it returns a truthy value (no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached; last result {result!r}")
-        await asyncio.sleep(0.005)
-
 
 def manifest(name="web", replicas=3, image="nginx:1", strategy=None, **spec):
     body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},

@@ -1,7 +1,6 @@
 """The garbage collector against an in-process API server: background, foreground and orphan
 propagation, several owners, dangling references."""
 
-import asyncio
 
 import pytest
 
@@ -12,6 +11,7 @@ from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory
 from kubeling.client.local import LocalClient
 from kubeling.controllers.garbagecollector import GarbageCollector, Identity, references_diffs
+from tests.support.eventually import eventually
 
 PODS = registry.lookup("", "v1", "pods")
 CM = registry.lookup("", "v1", "configmaps")
@@ -20,23 +20,6 @@ DEPLOY = registry.lookup("apps", "v1", "deployments")
 EVENTS = registry.lookup("", "v1", "events")
 NODES = registry.lookup("", "v1", "nodes")
 NS = "default"
-
-
-async def eventually(check, clock: FakeClock | None = None, timeout: float = 3.0):
-    """Poll `check` (sync or async) until truthy; advance the fake clock so backoffs elapse."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        if clock is not None:
-            clock.advance(0.5)
-        await asyncio.sleep(0.01)
 
 
 async def exists(client, rt, name, ns=NS) -> dict | None:

@@ -1,6 +1,5 @@
 """The namespace controller against an in-process API server: emptying, conditions, finalizing."""
 
-import asyncio
 from collections import Counter
 
 import pytest
@@ -18,6 +17,11 @@ from kubeling.controllers.namespace import (
     group_resource,
     gvr_string,
 )
+from tests.support.eventually import eventually as _eventually
+
+
+def eventually(check, clock, timeout: float = 3.0):
+    return _eventually(check, clock, timeout, advance=1.0)
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 PODS = registry.lookup("", "v1", "pods")
@@ -26,22 +30,6 @@ SECRETS = registry.lookup("", "v1", "secrets")
 RS = registry.lookup("apps", "v1", "replicasets")
 DEPLOY = registry.lookup("apps", "v1", "deployments")
 NS = "doomed"
-
-
-async def eventually(check, clock: FakeClock, timeout: float = 3.0):
-    """Poll `check` until truthy, moving the fake clock so delayed keys come due."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        clock.advance(1.0)
-        await asyncio.sleep(0.01)
 
 
 async def get_or_none(client, rt, name, ns=None):

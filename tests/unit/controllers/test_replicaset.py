@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
@@ -21,6 +20,7 @@ from kubeling.controllers.replicaset import (
     pods_to_delete,
     slow_start_batch,
 )
+from tests.support.eventually import eventually
 
 RS = registry.lookup("apps", "v1", "replicasets")
 PODS = registry.lookup("", "v1", "pods")
@@ -29,19 +29,6 @@ NS = "default"
 
 
 # ---- harness ------------------------------------------------------------------------------------
-
-async def eventually(check, timeout: float = 3.0):
-    """Poll an async check until it returns a truthy value (no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached; last result {result!r}")
-        await asyncio.sleep(0.005)
-
 
 class FlakyClient:
     """A LocalClient whose pod creations/deletions can be made to fail, as a quota would."""

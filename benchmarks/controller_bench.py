@@ -6,7 +6,7 @@ Baseline, measured in the same run: the pods a 1,000-replica Deployment needs, c
 straight through the API by this process at the concurrency the controller can reach.
 Goals are printed, never asserted.
 
-    python benchmarks/controller_bench.py [--replicas 1000] [--deployments 200]
+    python benchmarks/controller_bench.py [--replicas 1000] [--deployments 200] [--runs 5]
     python benchmarks/controller_bench.py --profile   # (2) and (4) only, py-spy on the controller-manager
 """
 
@@ -550,9 +550,10 @@ def rows(args: argparse.Namespace, bases: list[PodRun], warms: list[PodRun], alo
     rate = d / many.available if many.available else 0.0
     out += [
         c.Row(f"(4) {d} Deployments x 1 replica -> all available, median of {k}", _secs(many.available), "",
-              f"{rate:.1f} reconciles/s"),
-        c.Row("    range; -> observedGeneration current and updatedReplicas 1", _spread(manys, "available"), "",
-              _secs(many.rolled_out)),
+              f"{rate:.1f} Deployments reconciled/s"),
+        c.Row("    range", _spread(manys, "available")),
+        c.Row("    -> all observedGeneration current and updatedReplicas 1", _secs(many.rolled_out), "",
+              f"{d / many.rolled_out:.1f}/s" if many.rolled_out else ""),
         c.Row("    ReplicaSets / pods found afterwards", f"{many.replicasets} / {many.pods}", f"{d} / {d}",
               c.verdict(many.replicasets == d and many.pods == d)),
         c.Row("    controller-manager CPU per Deployment", f"{1000 * many.cm_cpu / d:.1f} ms"),

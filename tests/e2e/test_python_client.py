@@ -10,6 +10,13 @@ from kubernetes.client.rest import ApiException
 
 
 @pytest.fixture(scope="module")
+def server(api_only_server):
+    """CRUD through the official client: no controller writes to these objects meanwhile
+    (with controllers running, a read-modify-replace can meet a 409, as on Kubernetes)."""
+    return api_only_server
+
+
+@pytest.fixture(scope="module")
 def api(server):
     return config.new_client_from_config(str(server.kubeconfig))
 

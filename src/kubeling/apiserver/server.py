@@ -83,7 +83,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         app[READY_KEY].append(True)
         write_kubeconfig(kubeconfig_path, admin_kubeconfig(pki, f"https://127.0.0.1:{port}"))
         log.info("kubeling API server ready on https://%s:%d (kubeconfig %s)", config.bind, port, kubeconfig_path)
-        components = await start_components(config, kubeconfig_path)
+        components = await start_components(config, store)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -94,16 +94,18 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         await backend.close()
 
 
-async def start_components(config: ServerConfig, kubeconfig_path: Path) -> list[tuple[asyncio.Task, object]]:
+async def start_components(config: ServerConfig, store: ResourceStore) -> list[tuple[asyncio.Task, object]]:
     """The control-plane components that run in the server's process. They are API clients
-    like any other: they reach this server over HTTPS with the admin credential."""
-    from kubeling.client.rest import RestClient
+    like any other, through the in-process transport: the same storage layer, validation,
+    defaulting and watch cache as HTTPS requests, without encoding, TLS and HTTP on both
+    ends of a loopback connection (run them standalone to have them use HTTPS)."""
+    from kubeling.client.local import LocalClient
     from kubeling.controllers.manager import parse_controllers, run_controller_manager
 
     components = []
     enabled = parse_controllers(config.controllers)
     if enabled:
-        client = RestClient.from_kubeconfig(str(kubeconfig_path))
+        client = LocalClient(store)
         task = asyncio.create_task(run_controller_manager(client, enabled=enabled), name="controller-manager")
         components.append((task, client))
     return components

@@ -42,19 +42,23 @@ class Server:
     process: subprocess.Popen | None = None
     port: int = 0
     log_path: Path = field(default=Path())
+    extra: list[str] = field(default_factory=list)  # extra `kubeling server` options
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig.yaml"
 
     def start(self, extra: list[str] | None = None, timeout: float = 20.0) -> Server:
+        """Start the server; a restart without `extra` reuses the previous start's options."""
+        if extra is not None:
+            self.extra = list(extra)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
         # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.
         self.kubeconfig.unlink(missing_ok=True)
         log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
-               "--port", str(self.port)] + (extra or [])
+               "--port", str(self.port)] + self.extra
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         log.close()

@@ -47,6 +47,13 @@ REPLICA_FAILURE = "ReplicaFailure"
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
+import os as _os, time as _time
+def _tr(msg):
+    if _os.environ.get("KTRACE"):
+        with open(_os.environ["KTRACE"], "a") as f:
+            f.write(f"{_time.time():.4f} {msg}\n")
+
+
 class ControllerError(Exception):
     """A failure of the controller's own making (not an API answer)."""
 
@@ -82,7 +89,9 @@ async def slow_start_batch(count: int, initial: int,
     remaining, successes = count, 0
     batch = min(remaining, initial)
     while batch > 0:
+        _tr(f"batch {batch} start")
         results = await asyncio.gather(*(fn() for _ in range(batch)), return_exceptions=True)
+        _tr(f"batch {batch} end")
         errors = [r for r in results if isinstance(r, BaseException)]
         successes += batch - len(errors)
         if errors:
@@ -277,6 +286,13 @@ class ReplicaSetController(Controller):
     # ---- the sync -------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
+        _tr(f"rs reconcile {key} sat={self.expectations.satisfied(key)}")
+        try:
+            return await self._reconcile(key)
+        finally:
+            _tr(f"rs reconcile {key} end")
+
+    async def _reconcile(self, key: str) -> float | None:
         namespace, _ = split_key(key)
         rs = self.rs_informer.indexer.get(key)
         if rs is None:

@@ -1,0 +1,327 @@
+"""The scheduling framework's vocabulary: statuses, cycle state, node and pod views, and the
+plugin interface with kube-scheduler's extension points.
+
+A plugin is a small class that implements the extension points it cares about; the
+framework (scheduler/runtime.py) calls every enabled plugin at each point, in profile order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeling.api import quantity
+
+Obj = dict[str, Any]
+
+MAX_NODE_SCORE = 100
+MIN_NODE_SCORE = 0
+
+
+class Code(enum.IntEnum):
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2  # preemption might help
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3  # preemption cannot help
+    WAIT = 4  # Permit: wait for approval
+    SKIP = 5  # PreFilter/PreScore: the plugin has nothing to do for this pod
+    PENDING = 6
+
+
+@dataclass
+class Status:
+    code: Code = Code.SUCCESS
+    reasons: list[str] = field(default_factory=list)
+    plugin: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.SUCCESS
+
+    @property
+    def rejected(self) -> bool:
+        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+
+SUCCESS = Status()
+
+
+def unschedulable(*reasons: str, resolvable: bool = True) -> Status:
+    return Status(Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE, list(reasons))
+
+
+def error(reason: str) -> Status:
+    return Status(Code.ERROR, [reason])
+
+
+def skip() -> Status:
+    return Status(Code.SKIP)
+
+
+class CycleState(dict):
+    """Data plugins share within one scheduling cycle (PreFilter -> Filter, PreScore -> Score)."""
+
+
+# ---- resources ----------------------------------------------------------------------------------
+
+CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
+
+
+@dataclass
+class Resources:
+    """Amounts in scheduler units: cpu in millicores, memory and storage in bytes, others as counts."""
+
+    milli_cpu: int = 0
+    memory: int = 0
+    ephemeral_storage: int = 0
+    allowed_pods: int = 0
+    scalar: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_list(cls, values: dict[str, Any] | None) -> Resources:
+        r = cls()
+        for name, value in (values or {}).items():
+            r.set(name, value)
+        return r
+
+    def set(self, name: str, value: Any) -> None:
+        q = quantity.parse(str(value))
+        if name == CPU:
+            self.milli_cpu = q.milli_value()
+        elif name == MEMORY:
+            self.memory = q.value()
+        elif name == EPHEMERAL:
+            self.ephemeral_storage = q.value()
+        elif name == PODS:
+            self.allowed_pods = q.value()
+        else:
+            self.scalar[name] = q.value()
+
+    def add(self, other: Resources) -> None:
+        self.milli_cpu += other.milli_cpu
+        self.memory += other.memory
+        self.ephemeral_storage += other.ephemeral_storage
+        self.allowed_pods += other.allowed_pods
+        for k, v in other.scalar.items():
+            self.scalar[k] = self.scalar.get(k, 0) + v
+
+    def sub(self, other: Resources) -> None:
+        self.milli_cpu -= other.milli_cpu
+        self.memory -= other.memory
+        self.ephemeral_storage -= other.ephemeral_storage
+        self.allowed_pods -= other.allowed_pods
+        for k, v in other.scalar.items():
+            self.scalar[k] = self.scalar.get(k, 0) - v
+
+    def copy(self) -> Resources:
+        return Resources(self.milli_cpu, self.memory, self.ephemeral_storage, self.allowed_pods, dict(self.scalar))
+
+
+def _max_into(acc: Resources, other: Resources) -> None:
+    acc.milli_cpu = max(acc.milli_cpu, other.milli_cpu)
+    acc.memory = max(acc.memory, other.memory)
+    acc.ephemeral_storage = max(acc.ephemeral_storage, other.ephemeral_storage)
+    for k, v in other.scalar.items():
+        acc.scalar[k] = max(acc.scalar.get(k, 0), v)
+
+
+def pod_requests(pod: Obj) -> Resources:
+    """What a pod asks of its node, as Kubernetes computes it (resourcehelper.PodRequests):
+    the larger of (sum of containers + restartable init "sidecar" containers) and each
+    init container's request (plus the sidecars started before it), plus pod overhead."""
+    spec = pod.get("spec") or {}
+    total = Resources()
+    for c in spec.get("containers") or []:
+        total.add(Resources.from_list((c.get("resources") or {}).get("requests")))
+    sidecars = Resources()
+    init_max = Resources()
+    for c in spec.get("initContainers") or []:
+        req = Resources.from_list((c.get("resources") or {}).get("requests"))
+        if c.get("restartPolicy") == "Always":
+            sidecars.add(req)
+            total.add(req)
+            continue
+        step = sidecars.copy()
+        step.add(req)
+        _max_into(init_max, step)
+    _max_into(total, init_max)
+    if spec.get("overhead"):
+        total.add(Resources.from_list(spec["overhead"]))
+    return total
+
+
+# Defaults the scoring plugins assume for containers that request nothing (so that
+# BestEffort pods still spread): schedutil.DefaultMilliCPURequest / DefaultMemoryRequest.
+DEFAULT_MILLI_CPU_REQUEST = 100
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+
+
+def pod_requests_for_scoring(pod: Obj) -> Resources:
+    spec = pod.get("spec") or {}
+    total = Resources()
+    for c in (spec.get("containers") or []):
+        requests = (c.get("resources") or {}).get("requests") or {}
+        r = Resources.from_list(requests)
+        if CPU not in requests:
+            r.milli_cpu = DEFAULT_MILLI_CPU_REQUEST
+        if MEMORY not in requests:
+            r.memory = DEFAULT_MEMORY_REQUEST
+        total.add(r)
+    if spec.get("overhead"):
+        total.add(Resources.from_list(spec["overhead"]))
+    return total
+
+
+# ---- pods and nodes -----------------------------------------------------------------------------
+
+
+def pod_key(pod: Obj) -> str:
+    md = pod.get("metadata") or {}
+    return f"{md.get('namespace', '')}/{md.get('name', '')}"
+
+
+@dataclass
+class PodInfo:
+    """A pod with what the scheduler derives from it once, not per node."""
+
+    pod: Obj
+    requests: Resources
+    non_zero_requests: Resources  # with scoring defaults for containers that request nothing
+
+    @classmethod
+    def of(cls, pod: Obj) -> PodInfo:
+        return cls(pod, pod_requests(pod), pod_requests_for_scoring(pod))
+
+    @property
+    def key(self) -> str:
+        return pod_key(self.pod)
+
+    @property
+    def uid(self) -> str:
+        return (self.pod.get("metadata") or {}).get("uid", "")
+
+
+@dataclass
+class NodeInfo:
+    """A node and what is placed on it (bound and assumed pods), kept current by the cache."""
+
+    node: Obj
+    pods: dict[str, PodInfo] = field(default_factory=dict)  # by pod uid
+    requested: Resources = field(default_factory=Resources)
+    non_zero_requested: Resources = field(default_factory=Resources)
+    allocatable: Resources = field(default_factory=Resources)
+    used_ports: set[tuple[str, str, int]] = field(default_factory=set)  # (hostIP, protocol, port)
+    generation: int = 0
+
+    @classmethod
+    def of(cls, node: Obj) -> NodeInfo:
+        info = cls(node)
+        info.set_node(node)
+        return info
+
+    @property
+    def name(self) -> str:
+        return (self.node.get("metadata") or {}).get("name", "")
+
+    def set_node(self, node: Obj) -> None:
+        self.node = node
+        self.allocatable = Resources.from_list((node.get("status") or {}).get("allocatable"))
+
+    def add_pod(self, info: PodInfo) -> None:
+        self.pods[info.uid] = info
+        self.requested.add(info.requests)
+        self.non_zero_requested.add(info.non_zero_requests)
+        self.used_ports |= host_ports(info.pod)
+
+    def remove_pod(self, uid: str) -> bool:
+        info = self.pods.pop(uid, None)
+        if info is None:
+            return False
+        self.requested.sub(info.requests)
+        self.non_zero_requested.sub(info.non_zero_requests)
+        self.used_ports = set().union(*(host_ports(p.pod) for p in self.pods.values())) if self.pods else set()
+        return True
+
+    def clone(self) -> NodeInfo:
+        return NodeInfo(self.node, dict(self.pods), self.requested.copy(), self.non_zero_requested.copy(),
+                        self.allocatable.copy(), set(self.used_ports), self.generation)
+
+
+def host_ports(pod: Obj) -> set[tuple[str, str, int]]:
+    ports = set()
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("hostPort"):
+                ports.add((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"])))
+    return ports
+
+
+# ---- the plugin interface -----------------------------------------------------------------------
+
+
+@dataclass
+class PreFilterResult:
+    """Node names the pod can only go to (None: any)."""
+
+    node_names: set[str] | None = None
+
+
+class Plugin:
+    """Base class: override the extension points the plugin takes part in. `handle` gives
+    plugins the cluster snapshot (handle.snapshot: the NodeInfos of this cycle), the client
+    and the clock."""
+
+    name = ""
+
+    def __init__(self, handle: Any, args: dict[str, Any] | None = None):
+        self.handle = handle
+        self.args = args or {}
+
+    # Each extension point the plugin does not override is skipped by the framework.
+    # def pre_filter(self, state, pod) -> tuple[PreFilterResult | None, Status]
+    # def filter(self, state, pod, node_info) -> Status
+    # def post_filter(self, state, pod, statuses: dict[str, Status]) -> tuple[str | None, Status]
+    # def pre_score(self, state, pod, nodes: list[NodeInfo]) -> Status
+    # def score(self, state, pod, node_info) -> tuple[int, Status]
+    # def normalize_score(self, state, pod, scores: dict[str, int]) -> Status
+    # async def reserve(self, state, pod, node_name) -> Status ; def unreserve(self, state, pod, node_name)
+    # async def permit(self, state, pod, node_name) -> tuple[Status, float]
+    # async def pre_bind / bind / post_bind(self, state, pod, node_name)
+    # def events_to_register(self) -> list[str]: cluster events that may make a rejected pod schedulable
+
+
+class Snapshot:
+    """The cluster as one scheduling cycle sees it: every NodeInfo, in a stable order.
+    The cache refreshes it incrementally between cycles; plugins only read it."""
+
+    def __init__(self, node_infos: list[NodeInfo] | None = None):
+        self.node_infos: list[NodeInfo] = list(node_infos or [])
+        self._by_name = {n.name: n for n in self.node_infos}
+
+    def get(self, name: str) -> NodeInfo | None:
+        return self._by_name.get(name)
+
+    def set(self, node_infos: list[NodeInfo]) -> None:
+        self.node_infos = node_infos
+        self._by_name = {n.name: n for n in node_infos}
+
+    def __len__(self) -> int:
+        return len(self.node_infos)
+
+    def __iter__(self):
+        return iter(self.node_infos)
+
+
+@dataclass
+class Handle:
+    """What plugins may use besides their arguments. `framework` runs plugins (preemption
+    re-runs the Filter plugins on what-if NodeInfos through it)."""
+
+    snapshot: Snapshot
+    client: Any = None
+    clock: Any = None
+    framework: Any = None

@@ -381,3 +381,27 @@ def test_status_write_may_change_annotations_but_not_labels(api, ns):
     assert out["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "1"}
     assert out["metadata"].get("labels") != {"changed": "yes"}
     assert out["status"]["observedGeneration"] == 1
+
+
+def test_priority_admission_and_default_tolerations(api, ns):
+    classes = {pc["metadata"]["name"]: pc for pc in api.ok("GET", "/apis/scheduling.k8s.io/v1/priorityclasses")["items"]}
+    assert classes["system-node-critical"]["value"] == 2000001000
+    assert classes["system-cluster-critical"]["preemptionPolicy"] == "PreemptLowerPriority"
+    api.ok("POST", "/apis/scheduling.k8s.io/v1/priorityclasses",
+           {"metadata": {"name": f"{ns}-high"}, "value": 1000, "preemptionPolicy": "Never"})
+    path = f"/api/v1/namespaces/{ns}/pods"
+    plain = api.ok("POST", path, pod("plain"))["spec"]
+    assert (plain["priority"], plain["preemptionPolicy"]) == (0, "PreemptLowerPriority")
+    assert {(t["key"], t["effect"], t["tolerationSeconds"]) for t in plain["tolerations"]} == {
+        ("node.kubernetes.io/not-ready", "NoExecute", 300), ("node.kubernetes.io/unreachable", "NoExecute", 300)}
+    body = pod("high")
+    body["spec"]["priorityClassName"] = f"{ns}-high"
+    high = api.ok("POST", path, body)["spec"]
+    assert (high["priority"], high["preemptionPolicy"]) == (1000, "Never")
+    body = pod("nope")
+    body["spec"]["priorityClassName"] = "no-such-class"
+    r = api.post(path, body)
+    assert r.status_code == 403
+    assert status_of(r)["message"] == 'pods "nope" is forbidden: no PriorityClass with name no-such-class was found'
+    r = api.post("/apis/scheduling.k8s.io/v1/priorityclasses", {"metadata": {"name": "too-high"}, "value": 2 ** 31 - 1})
+    assert r.status_code == 422

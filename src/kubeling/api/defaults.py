@@ -403,6 +403,11 @@ def _default_endpointslice(obj: Obj) -> None:
         _setdefault(port, "protocol", "TCP")
 
 
+def _default_priorityclass(pc: Obj) -> None:
+    if pc.get("preemptionPolicy") is None:
+        pc["preemptionPolicy"] = "PreemptLowerPriority"
+
+
 def _no_defaults(obj: Obj) -> None:
     """Kinds whose groups register no defaulting functions."""
 
@@ -424,6 +429,7 @@ DEFAULTERS: dict[KindKey, Callable[[Obj], None]] = {
     ("batch", "v1", "Job"): _default_job,
     ("batch", "v1", "CronJob"): _default_cronjob,
     ("coordination.k8s.io", "v1", "Lease"): _no_defaults,
+    ("scheduling.k8s.io", "v1", "PriorityClass"): _default_priorityclass,
     ("events.k8s.io", "v1", "Event"): _no_defaults,
     ("discovery.k8s.io", "v1", "EndpointSlice"): _default_endpointslice,
 }

@@ -70,6 +70,7 @@ _GROUP_PACKAGES = {
     "discovery.k8s.io": "discovery",
     "autoscaling": "autoscaling",
     "policy": "policy",
+    "scheduling.k8s.io": "scheduling",
 }
 
 
@@ -135,6 +136,8 @@ RESOURCES: tuple[ResourceType, ...] = (
                  field_selectors={"regarding.kind": "regarding.kind", "regarding.name": "regarding.name",
                                   "regarding.namespace": "regarding.namespace", "reason": "reason",
                                   "type": "type"}),
+    # scheduling.k8s.io/v1
+    ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",), ()),
     # discovery.k8s.io/v1
     ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, (), (),
                  field_selectors={"addressType": "addressType"}),

@@ -343,6 +343,13 @@ _COLUMNS: dict[str, list[_Spec]] = {
         _c("Holder", "string", ("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")),
         _AGE,
     ],
+    "PriorityClass": [
+        _NAME,
+        _c("Value", "integer", ("io.k8s.api.scheduling.v1.PriorityClass", "value")),
+        _c("Global-Default", "boolean", ("io.k8s.api.scheduling.v1.PriorityClass", "globalDefault")),
+        _AGE,
+        _c("PreemptionPolicy", "string", ("io.k8s.api.scheduling.v1.PriorityClass", "preemptionPolicy")),
+    ],
     "EndpointSlice": [
         _NAME,
         _c("AddressType", "string", ("io.k8s.api.discovery.v1.EndpointSlice", "addressType")),
@@ -892,6 +899,11 @@ def _cronjob_cells(cj: Obj, now: _dt.datetime) -> Cells:
     ]
 
 
+def _priorityclass_cells(pc: Obj, now: _dt.datetime) -> Cells:
+    return [_name(pc), int(pc.get("value") or 0), bool(pc.get("globalDefault")), _age(pc, now),
+            pc.get("preemptionPolicy") or ""]
+
+
 def _lease_cells(lease: Obj, now: _dt.datetime) -> Cells:
     return [_name(lease), _get(lease, "spec", "holderIdentity") or "", _age(lease, now)]
 
@@ -966,6 +978,7 @@ _PRINTERS: dict[tuple[str, str], CellPrinter] = {
     ("batch", "Job"): _job_cells,
     ("batch", "CronJob"): _cronjob_cells,
     ("coordination.k8s.io", "Lease"): _lease_cells,
+    ("scheduling.k8s.io", "PriorityClass"): _priorityclass_cells,
     ("discovery.k8s.io", "EndpointSlice"): _endpointslice_cells,
 }
 

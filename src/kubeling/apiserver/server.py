@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import signal
 import ssl
@@ -12,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kubeling.api import errors, registry
+from kubeling.apiserver import admission
 from kubeling.apiserver.app import READY_KEY, build_app
 from kubeling.apiserver.certs import Pki, ensure_pki
 from kubeling.apiserver.kubeconfig import admin_kubeconfig, write_kubeconfig
@@ -48,11 +50,15 @@ def tls_context(pki: Pki) -> ssl.SSLContext:
 
 
 async def bootstrap(store: ResourceStore) -> None:
-    """The namespaces every cluster starts with."""
+    """The namespaces and priority classes every cluster starts with."""
     namespaces = registry.lookup("", "v1", "namespaces")
-    for name in SYSTEM_NAMESPACES:
+    objects = [(namespaces, {"metadata": {"name": name}}) for name in SYSTEM_NAMESPACES]
+    objects += [(admission.PRIORITY_CLASSES, dict(pc)) for pc in admission.SYSTEM_PRIORITY_CLASSES]
+    for rt, obj in objects:
+        if store.cache.get(rt.storage_key(None, obj["metadata"]["name"])) is not None:
+            continue
         try:
-            await store.create(namespaces, None, {"metadata": {"name": name}}, WriteOptions())
+            await store.create(rt, None, copy.deepcopy(obj), WriteOptions())
         except errors.ApiError as e:
             if e.code != 409:
                 raise

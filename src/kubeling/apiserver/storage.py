@@ -17,6 +17,7 @@ import orjson
 from kubeling.api import errors, meta, patch, registry, strategies, validation
 from kubeling.api.registry import ResourceType
 from kubeling.api.validation import meta as meta_validation
+from kubeling.apiserver import admission
 from kubeling.apiserver.watchcache import WatchCache, decode
 from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue
 
@@ -94,6 +95,7 @@ class ResourceStore:
         if rt.has_generation:
             md["generation"] = 1
         strategies.prepare_for_create(rt, obj)
+        await admission.admit_create(self, rt, obj)
         validation.validate(rt, obj, None)
         if rt.namespaced:
             await self._check_namespace_open(rt, md["namespace"], md.get("name", ""))

@@ -16,6 +16,7 @@ from kubeling.api.validation.config import validate_configmap, validate_secret
 from kubeling.api.validation.events import validate_core_event, validate_events_event
 from kubeling.api.validation.leases import validate_lease
 from kubeling.api.validation.pods import validate_pod
+from kubeling.api.validation.scheduling import validate_priorityclass
 from kubeling.api.validation.services import validate_endpoints, validate_endpointslice, validate_service
 from kubeling.api.validation.workloads import (
     validate_daemonset,
@@ -42,6 +43,7 @@ VALIDATORS: dict[KindKey, Validator] = {
     ("batch", "v1", "CronJob"): validate_cronjob,
     ("coordination.k8s.io", "v1", "Lease"): validate_lease,
     ("events.k8s.io", "v1", "Event"): validate_events_event,
+    ("scheduling.k8s.io", "v1", "PriorityClass"): validate_priorityclass,
     ("discovery.k8s.io", "v1", "EndpointSlice"): validate_endpointslice,
 }
 

@@ -234,3 +234,28 @@ async def _settle(task: asyncio.Future) -> None:
 
 def _message(e: Exception) -> str:
     return e.message if isinstance(e, ApiError) else str(e)
+
+
+async def run_while_leader(client, *, namespace: str, name: str, lead, identity: str = "",
+                           clock=None, component: str = "component") -> None:
+    """Run `lead()` whenever this process holds the Lease, forever (until cancelled): the
+    loop every leader-elected component (controller-manager, scheduler) shares. A clean stop
+    releases the Lease, so a standby takes over at once instead of waiting for expiry."""
+    import socket
+    import uuid
+
+    from kubeling.client.clock import REAL
+
+    clock = clock or REAL
+    elector = LeaderElector(client, namespace=namespace, name=name,
+                            identity=identity or f"{socket.gethostname()}_{uuid.uuid4()}", clock=clock,
+                            release_on_cancel=True)
+    while True:
+        try:
+            await elector.run(lead)
+            log.info("%s lost the %s/%s lease; standing by", component, namespace, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s stopped with an error; standing by for the lease again", component)
+            await clock.sleep(2.0)

@@ -11,7 +11,6 @@ import asyncio
 import importlib
 import logging
 import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from kubeling.client.base import Client
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory
-from kubeling.client.leaderelection import LeaderElector
+from kubeling.client.leaderelection import run_while_leader
 
 log = logging.getLogger("kubeling.controller-manager")
 
@@ -47,11 +46,6 @@ CONTROLLERS = (
 def _load(target: str) -> Callable:
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
-
-
-def default_identity() -> str:
-    # Like kube-controller-manager: hostname plus a unique suffix per process.
-    return f"{socket.gethostname()}_{uuid.uuid4()}"
 
 
 async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[str] | None = None) -> None:
@@ -86,19 +80,9 @@ async def run_controller_manager(client: Client, *, leader_elect: bool = True, i
     if not leader_elect:
         await run_controllers(client, clock=clock, enabled=enabled)
         return
-    # Releasing the Lease on a clean stop lets a standby take over at once instead of
-    # waiting for the lease to expire.
-    elector = LeaderElector(client, namespace=LEASE_NAMESPACE, name=LEASE_NAME,
-                            identity=identity or default_identity(), clock=clock, release_on_cancel=True)
-    while True:
-        try:
-            await elector.run(lambda: run_controllers(client, clock=clock, enabled=enabled))
-            log.info("lost the controller-manager lease; standing by")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("controllers stopped with an error; standing by for the lease again")
-            await clock.sleep(2.0)
+    await run_while_leader(client, namespace=LEASE_NAMESPACE, name=LEASE_NAME,
+                           lead=lambda: run_controllers(client, clock=clock, enabled=enabled),
+                           identity=identity, clock=clock, component="controller-manager")
 
 
 def parse_controllers(value: str) -> set[str]:

@@ -1,0 +1,113 @@
+"""TaintToleration: a pod may only land on a node whose NoSchedule/NoExecute taints it
+tolerates, and prefers nodes with fewer untolerated PreferNoSchedule taints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from kubeling.scheduler import framework
+from kubeling.scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo, Obj, Plugin, Status
+from kubeling.scheduler.registry import register
+
+NAME = "TaintToleration"
+PRE_SCORE_KEY = "PreScore" + NAME
+
+NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE = "NoSchedule", "PreferNoSchedule", "NoExecute"
+
+
+def tolerates(toleration: Obj, taint: Obj) -> bool:
+    """Toleration.ToleratesTaint: an empty effect matches every effect, an empty key (with
+    Exists) every key; the operator defaults to Equal."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != (taint.get("effect") or ""):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != (taint.get("key") or ""):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    if operator == "Equal":
+        return (toleration.get("value") or "") == (taint.get("value") or "")
+    return False
+
+
+def tolerates_taint(tolerations: Iterable[Obj], taint: Obj) -> bool:
+    return any(tolerates(t, taint) for t in tolerations)
+
+
+def find_untolerated_taint(taints: Iterable[Obj], tolerations: list[Obj],
+                           applies: Callable[[Obj], bool]) -> Obj | None:
+    """The first taint (in node order) that `applies` and no toleration tolerates."""
+    for taint in taints:
+        if applies(taint) and not tolerates_taint(tolerations, taint):
+            return taint
+    return None
+
+
+def _do_not_schedule(taint: Obj) -> bool:
+    return taint.get("effect") in (NO_SCHEDULE, NO_EXECUTE)
+
+
+def untolerated_reason(taint: Obj) -> str:
+    # Kubernetes prints key and value only, with an empty value as `{key: }`.
+    return f"node(s) had untolerated taint {{{taint.get('key') or ''}: {taint.get('value') or ''}}}"
+
+
+def _taints(node_info: NodeInfo) -> list[Obj]:
+    return (node_info.node.get("spec") or {}).get("taints") or []
+
+
+def _tolerations(pod: Obj) -> list[Obj]:
+    return (pod.get("spec") or {}).get("tolerations") or []
+
+
+def _prefer_no_schedule_tolerations(pod: Obj) -> list[Obj]:
+    return [t for t in _tolerations(pod) if (t.get("effect") or "") in ("", PREFER_NO_SCHEDULE)]
+
+
+def default_normalize_score(scores: dict[str, int], reverse: bool, max_priority: int = MAX_NODE_SCORE) -> None:
+    """helper.DefaultNormalizeScore: scale to 0..max_priority by the highest score, in place;
+    `reverse` turns high counts into low scores."""
+    highest = max(scores.values(), default=0)
+    if highest == 0:
+        if reverse:
+            for name in scores:
+                scores[name] = max_priority
+        return
+    for name, value in scores.items():
+        value = max_priority * value // highest
+        scores[name] = max_priority - value if reverse else value
+
+
+@register
+class TaintToleration(Plugin):
+    name = NAME
+
+    def filter(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> Status:
+        taints = _taints(node_info)
+        if not taints:
+            return framework.SUCCESS
+        taint = find_untolerated_taint(taints, _tolerations(pod), _do_not_schedule)
+        if taint is None:
+            return framework.SUCCESS
+        return framework.unschedulable(untolerated_reason(taint), resolvable=False)
+
+    def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
+        state[PRE_SCORE_KEY] = _prefer_no_schedule_tolerations(pod)
+        return framework.SUCCESS
+
+    def score(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> tuple[int, Status]:
+        tolerations = state.get(PRE_SCORE_KEY)
+        if tolerations is None:
+            tolerations = _prefer_no_schedule_tolerations(pod)
+        count = sum(1 for taint in _taints(node_info)
+                    if taint.get("effect") == PREFER_NO_SCHEDULE and not tolerates_taint(tolerations, taint))
+        return count, framework.SUCCESS
+
+    def normalize_score(self, state: CycleState, pod: Obj, scores: dict[str, int]) -> Status:
+        default_normalize_score(scores, reverse=True)
+        return framework.SUCCESS
+
+    def events_to_register(self) -> list[str]:
+        return ["NodeAdd", "NodeTaintChange"]

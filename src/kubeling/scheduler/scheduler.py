@@ -1,0 +1,258 @@
+"""The scheduler: watch pods and nodes, pick a node for each pending pod, bind it.
+
+One loop pops pods from the scheduling queue and runs the scheduling cycle (filter,
+score, reserve, permit) against a snapshot of the cache; binding runs in its own task,
+so the next pod is scheduled while the API call is in flight (the pod is *assumed* on
+its node meanwhile). A pod that fits nowhere gets PodScheduled=False and a
+FailedScheduling event saying why, node by node, in Kubernetes' words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+import socket
+
+from kubeling.api import errors, meta, registry
+from kubeling.client.base import Client, Obj
+from kubeling.client.clock import REAL, Clock
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import InformerFactory
+from kubeling.client.leaderelection import run_while_leader
+from kubeling.scheduler import framework as fw
+from kubeling.scheduler import plugins as _plugins  # noqa: F401 - registers every plugin
+from kubeling.scheduler.cache import Cache
+from kubeling.scheduler.config import ProfileConfig, build_framework
+from kubeling.scheduler.queue import QueuedPodInfo, SchedulingQueue
+from kubeling.scheduler.runtime import FitError, Framework
+
+log = logging.getLogger("kubeling.scheduler")
+
+PODS = registry.lookup("", "v1", "pods")
+NODES = registry.lookup("", "v1", "nodes")
+COMPONENT = "default-scheduler"
+LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
+
+
+def _is_assigned(pod: Obj) -> bool:
+    return bool((pod.get("spec") or {}).get("nodeName"))
+
+
+def _is_terminal_or_deleting(pod: Obj) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp")) or \
+        (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def node_events(old: Obj, new: Obj) -> list[str]:
+    """Which node changes happened, in the queue's cluster-event vocabulary."""
+    events = []
+    if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+        events.append("NodeLabelChange")
+    if (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints"):
+        events.append("NodeTaintChange")
+    if (old.get("spec") or {}).get("unschedulable") != (new.get("spec") or {}).get("unschedulable"):
+        events.append("NodeUnschedulableChange")
+    if (old.get("status") or {}).get("allocatable") != (new.get("status") or {}).get("allocatable"):
+        events.append("NodeAllocatableChange")
+    return events or ["NodeUpdate"]
+
+
+class Scheduler:
+    def __init__(self, client: Client, *, profiles: list[ProfileConfig] | None = None, clock: Clock = REAL,
+                 rng: random.Random | None = None, recorder: EventRecorder | None = None):
+        self.client, self.clock = client, clock
+        self.recorder = recorder or EventRecorder(client, COMPONENT, host=socket.gethostname(), clock=clock)
+        self.cache = Cache(clock)
+        self.queue = SchedulingQueue(clock)
+        self.snapshot = fw.Snapshot()
+        self.frameworks: dict[str, Framework] = {}
+        for cfg in profiles or [ProfileConfig()]:
+            handle = fw.Handle(self.snapshot, client, clock)
+            framework = build_framework(cfg, handle, rng)
+            handle.framework = framework
+            framework.nominator = self.queue.nominated_pods_for_node
+            self.frameworks[cfg.scheduler_name] = framework
+        self.factory = InformerFactory(client, clock=clock)
+        self.factory.informer(PODS).add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.factory.informer(NODES).add_handler(self._node_added, self._node_updated, self._node_deleted)
+        self._tasks: set[asyncio.Task] = set()
+        self._loop_task: asyncio.Task | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.factory.start()
+        await self.factory.wait_for_sync()
+        await self.queue.start() if hasattr(self.queue, "start") else None
+        self._loop_task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        self.queue.close()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.factory.stop()
+        await self.recorder.close()
+
+    async def _run(self) -> None:
+        while (qpi := await self.queue.pop()) is not None:
+            try:
+                await self.schedule_one(qpi)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduling %s failed", qpi.pod_info.key)
+                self.queue.add_unschedulable_if_not_present(qpi, backoff=True)
+                self.queue.done(qpi.pod_info.uid)
+
+    # ---- the scheduling cycle -------------------------------------------------------------------
+
+    async def schedule_one(self, qpi: QueuedPodInfo) -> None:
+        pod = qpi.pod_info.pod
+        framework = self.frameworks.get((pod.get("spec") or {}).get("schedulerName") or "default-scheduler")
+        if framework is None or _is_assigned(pod) or _is_terminal_or_deleting(pod) or \
+                self.cache.is_assumed(qpi.pod_info.uid):
+            self.queue.done(qpi.pod_info.uid)
+            return
+        self.cache.update_snapshot(self.snapshot)
+        state = fw.CycleState()
+        try:
+            result = framework.schedule(state, pod)
+        except FitError as e:
+            nominated = None
+            if framework.plugins("postFilter"):
+                nominated, status = framework.run_post_filter(state, pod, e.diagnosis.node_statuses)
+                if not status.ok and status.message():
+                    e.diagnosis.post_filter_msg = status.message()
+            await self._failed(qpi, e.message(), "Unschedulable", e.diagnosis.unschedulable_plugins, nominated)
+            return
+        assumed = copy.deepcopy(pod)
+        assumed["spec"]["nodeName"] = result.node
+        self.cache.assume_pod(assumed)
+        status = await framework.run_reserve(state, assumed, result.node)
+        if status.ok:
+            status = await framework.run_permit(state, assumed, result.node)
+        if not status.ok:
+            self.cache.forget_pod(assumed)
+            framework.run_unreserve(state, assumed, result.node)
+            await self._failed(qpi, status.message(), "SchedulerError", {status.plugin}, None)
+            return
+        task = asyncio.create_task(self._bind(framework, state, qpi, assumed, result.node))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bind(self, framework: Framework, state: fw.CycleState, qpi: QueuedPodInfo, assumed: Obj,
+                    node: str) -> None:
+        try:
+            status = await framework.run_binding(state, assumed, node)
+        except Exception as e:
+            status = fw.error(str(e))
+        if not status.ok:
+            self.cache.forget_pod(assumed)
+            framework.run_unreserve(state, assumed, node)
+            await self._failed(qpi, f"Binding rejected: {status.message()}", "SchedulerError", set(), None)
+            return
+        self.cache.finish_binding(assumed)
+        md = assumed["metadata"]
+        self.recorder.event(assumed, "Normal", "Scheduled",
+                            f"Successfully assigned {md.get('namespace')}/{md['name']} to {node}")
+        self.queue.done(qpi.pod_info.uid)
+
+    async def _failed(self, qpi: QueuedPodInfo, message: str, reason: str, plugins: set[str],
+                      nominated: str | None) -> None:
+        """Say why (event + PodScheduled condition), then park the pod until something changes."""
+        pod = qpi.pod_info.pod
+        md = pod["metadata"]
+        self.recorder.event(pod, "Warning", "FailedScheduling", message)
+        qpi.unschedulable_plugins = {p for p in plugins if p}
+        self.queue.add_unschedulable_if_not_present(qpi, backoff=reason != "Unschedulable")
+        if nominated:
+            self.queue.add_nominated(pod, nominated)
+        self.queue.done(qpi.pod_info.uid)
+        status: Obj = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
+                                       "message": message, "lastProbeTime": None,
+                                       "lastTransitionTime": meta.rfc3339(self.clock.now())}]}
+        if nominated:
+            status["nominatedNodeName"] = nominated
+        try:
+            await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": status},
+                                    patch_type="strategic", subresource="status")
+        except errors.ApiError as e:
+            if e.code != 404:
+                log.warning("could not record scheduling failure of %s: %s", qpi.pod_info.key, e.message)
+
+    # ---- informer handlers ----------------------------------------------------------------------
+
+    def _responsible(self, pod: Obj) -> bool:
+        return ((pod.get("spec") or {}).get("schedulerName") or "default-scheduler") in self.frameworks
+
+    def _pod_added(self, pod: Obj) -> None:
+        if _is_assigned(pod):
+            self.cache.add_pod(pod)
+            self.queue.assigned_pod_added(pod)
+        elif self._responsible(pod) and not _is_terminal_or_deleting(pod):
+            self.queue.add(pod)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if _is_assigned(new):
+            if _is_assigned(old):
+                self.cache.update_pod(old, new)
+                self.queue.assigned_pod_updated(old, new)
+            else:
+                self.queue.delete(old)
+                self.cache.add_pod(new)
+                self.queue.assigned_pod_added(new)
+        elif self._responsible(new):
+            if _is_terminal_or_deleting(new):
+                self.queue.delete(new)
+            else:
+                self.queue.update(old, new)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        if _is_assigned(pod):
+            self.cache.remove_pod(pod)
+            self.queue.assigned_pod_deleted(pod)
+        else:
+            self.queue.delete(pod)
+
+    def _interested(self, event: str):
+        def check(plugins: set[str]) -> bool:
+            if not plugins:
+                return True
+            return any(event in f.events_of_interest(plugins) for f in self.frameworks.values())
+        return check
+
+    def _node_added(self, node: Obj) -> None:
+        self.cache.add_node(node)
+        self.queue.move_all_to_active_or_backoff("NodeAdd", self._interested("NodeAdd"))
+
+    def _node_updated(self, old: Obj, new: Obj) -> None:
+        self.cache.update_node(old, new)
+        for event in node_events(old, new):
+            self.queue.move_all_to_active_or_backoff(event, self._interested(event))
+
+    def _node_deleted(self, node: Obj) -> None:
+        self.cache.remove_node(node)
+
+
+async def run_scheduler(client: Client, *, leader_elect: bool = True, profiles: list[ProfileConfig] | None = None,
+                        clock: Clock = REAL) -> None:
+    """Run the scheduler until cancelled, only while holding the kube-scheduler Lease."""
+    async def lead() -> None:
+        scheduler = Scheduler(client, profiles=profiles, clock=clock)
+        await scheduler.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await scheduler.stop()
+
+    if not leader_elect:
+        await lead()
+        return
+    await run_while_leader(client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, lead=lead, clock=clock,
+                           component="scheduler")

@@ -14,7 +14,8 @@ def _server(args: argparse.Namespace) -> int:
     from kubeling.apiserver.server import ServerConfig, run
 
     return run(ServerConfig(data_dir=Path(args.data_dir).resolve(), port=args.port, bind=args.bind,
-                            store_url=args.store or "", controllers=args.controllers))
+                            store_url=args.store or "", controllers=args.controllers,
+                            scheduler=not args.disable_scheduler, scheduler_config=args.scheduler_config or ""))
 
 
 def _controller_manager(args: argparse.Namespace) -> int:
@@ -27,6 +28,23 @@ def _controller_manager(args: argparse.Namespace) -> int:
         try:
             await run_controller_manager(client, leader_elect=args.leader_elect,
                                          enabled=parse_controllers(args.controllers))
+        finally:
+            await client.close()
+
+    return _run_until_signal(main)
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from kubeling.client.rest import RestClient
+    from kubeling.scheduler.config import load_config
+    from kubeling.scheduler.scheduler import run_scheduler
+
+    profiles = load_config(args.config)
+
+    async def main() -> None:
+        client = RestClient.from_kubeconfig(args.kubeconfig)
+        try:
+            await run_scheduler(client, leader_elect=args.leader_elect, profiles=profiles)
         finally:
             await client.close()
 
@@ -74,7 +92,16 @@ def parser() -> argparse.ArgumentParser:
     server.add_argument("--store", default=None, help="store URL (default sqlite://DATA_DIR/state.db)")
     server.add_argument("--controllers", default="*",
                         help="controllers to run in-process: '*' all, 'name' enable, '-name' disable, '' none")
+    server.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler in-process")
+    server.add_argument("--scheduler-config", default=None, help="KubeSchedulerConfiguration file for the scheduler")
     server.set_defaults(func=_server)
+
+    sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
+    sched.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    sched.add_argument("--config", default=None, help="KubeSchedulerConfiguration file (profiles, plugins, weights)")
+    sched.add_argument("--leader-elect", default=True, type=lambda v: v.lower() in ("1", "true", "yes"),
+                       help="take the kube-system/kube-scheduler Lease before acting (default true)")
+    sched.set_defaults(func=_scheduler)
 
     cm = sub.add_parser("controller-manager", help="run the controllers against an API server")
     cm.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")

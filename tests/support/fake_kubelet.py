@@ -1,5 +1,6 @@
 """A stand-in for kubelets until they exist (as kwok does): every new pod is marked
-Running and Ready through the status subresource, using the official Python client."""
+Running and Ready through the status subresource, and a pod being deleted is removed at
+once, using the official Python client."""
 
 from __future__ import annotations
 
@@ -36,12 +37,22 @@ class FakeKubelet:
         self._watch.stop()
         self._thread.join(10)
 
+    def _finish_deletion(self, pod) -> None:
+        """A kubelet removes a deleted pod once its containers stopped: at once here."""
+        try:
+            self.api.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
+        except client.ApiException:
+            pass
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 for event in self._watch.stream(self.api.list_pod_for_all_namespaces, timeout_seconds=5):
                     pod = event["object"]
-                    if event["type"] == "DELETED" or pod.metadata.deletion_timestamp:
+                    if event["type"] == "DELETED":
+                        continue
+                    if pod.metadata.deletion_timestamp:
+                        self._finish_deletion(pod)
                         continue
                     if pod.status.phase != "Running":
                         if self.delay:

@@ -35,6 +35,8 @@ class ServerConfig:
     bind: str = "127.0.0.1"
     store_url: str = ""
     controllers: str = "*"  # kube-controller-manager's --controllers syntax; "" runs none
+    scheduler: bool = True
+    scheduler_config: str = ""  # a KubeSchedulerConfiguration file
 
     def store(self) -> str:
         return self.store_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -113,6 +115,14 @@ async def start_components(config: ServerConfig, store: ResourceStore) -> list[t
     if enabled:
         client = LocalClient(store)
         task = asyncio.create_task(run_controller_manager(client, enabled=enabled), name="controller-manager")
+        components.append((task, client))
+    if config.scheduler:
+        from kubeling.scheduler.config import load_config
+        from kubeling.scheduler.scheduler import run_scheduler
+
+        client = LocalClient(store)
+        profiles = load_config(config.scheduler_config or None)
+        task = asyncio.create_task(run_scheduler(client, profiles=profiles), name="scheduler")
         components.append((task, client))
     return components
 

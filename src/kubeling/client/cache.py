@@ -85,6 +85,13 @@ class Indexer:
         keys = self._indices[index].get(value, ())
         return [self._items[k] for k in keys]
 
+    def has_index(self, index: str) -> bool:
+        return index in self._indices
+
+    def count_by_index(self, index: str, value: str) -> int:
+        """len(by_index(index, value)) without building the list: to pick the narrowest index."""
+        return len(self._indices[index].get(value, ()))
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -100,7 +100,7 @@ class RestClient:
     """`Client` over HTTP(S). The session (and its keep-alive pool) is made on first use, inside
     the running event loop; `close()` releases it."""
 
-    def __init__(self, connection: Connection, *, user_agent: str = "kubeling", max_connections: int = int(os.environ.get("KPOOL", "64")),
+    def __init__(self, connection: Connection, *, user_agent: str = "kubeling", max_connections: int = 64,
                  request_timeout: float | None = 60.0):
         self.connection = connection
         self.user_agent = user_agent

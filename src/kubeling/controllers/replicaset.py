@@ -47,13 +47,6 @@ REPLICA_FAILURE = "ReplicaFailure"
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 
 
-import os as _os, time as _time
-def _tr(msg):
-    if _os.environ.get("KTRACE"):
-        with open(_os.environ["KTRACE"], "a") as f:
-            f.write(f"{_time.time():.4f} {msg}\n")
-
-
 class ControllerError(Exception):
     """A failure of the controller's own making (not an API answer)."""
 
@@ -89,9 +82,7 @@ async def slow_start_batch(count: int, initial: int,
     remaining, successes = count, 0
     batch = min(remaining, initial)
     while batch > 0:
-        _tr(f"batch {batch} start")
         results = await asyncio.gather(*(fn() for _ in range(batch)), return_exceptions=True)
-        _tr(f"batch {batch} end")
         errors = [r for r in results if isinstance(r, BaseException)]
         successes += batch - len(errors)
         if errors:
@@ -109,7 +100,15 @@ def pod_name_prefix(controller_name: str) -> str:
 
 
 def pod_from_template(template: Obj, parent: Obj, controller_ref: Obj | None) -> Obj:
-    """The pod a controller creates from its template (controller.GetPodFromTemplate)."""
+    """The pod a controller creates from its template (controller.GetPodFromTemplate): a new
+    object sharing nothing with template, parent or controller_ref."""
+    return copy.deepcopy(shared_pod_body(template, parent, controller_ref))
+
+
+def shared_pod_body(template: Obj, parent: Obj, controller_ref: Obj | None) -> Obj:
+    """pod_from_template's pod without the deep copy: its spec and ownerReferences are template's
+    and controller_ref themselves. Read-only, and only for a client that copies or serializes
+    what it sends (both clients here do): one sync sends it hundreds of times."""
     tmeta = template.get("metadata") or {}
     md: dict[str, Any] = {"generateName": pod_name_prefix(_meta(parent)["name"]),
                           "labels": dict(tmeta.get("labels") or {})}
@@ -119,12 +118,12 @@ def pod_from_template(template: Obj, parent: Obj, controller_ref: Obj | None) ->
         md["finalizers"] = list(tmeta["finalizers"])
     if controller_ref is not None:
         md["ownerReferences"] = [controller_ref]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(template.get("spec") or {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": template.get("spec") or {}}
 
 
 def calculate_status(rs: Obj, pods: list[Obj], manage_error: BaseException | None, now: Any) -> Obj:
     """The ReplicaSet's new status from its claimed active pods (calculateStatus)."""
-    status = copy.deepcopy(rs.get("status") or {})
+    status = podutil.json_copy(rs.get("status") or {})
     template = (rs.get("spec") or {}).get("template") or {}
     template_labels = LabelSelector.from_set((template.get("metadata") or {}).get("labels"))
     min_ready = _min_ready_seconds(rs)
@@ -180,8 +179,8 @@ class ReplicaSetController(Controller):
         self.expectations = UIDTrackingExpectations(clock)
         self.rs_informer = factory.informer(REPLICASETS)
         self.pod_informer = factory.informer(PODS)
-        self.rs_informer.add_indexer(podutil.CONTROLLER_UID_INDEX, podutil.controller_uid_index)
-        self.pod_informer.add_indexer(podutil.CONTROLLER_UID_INDEX, podutil.controller_uid_index)
+        podutil.add_claim_indexers(self.rs_informer.indexer)
+        podutil.add_claim_indexers(self.pod_informer.indexer)
         self.rs_informer.add_handler(on_add=self._add_rs, on_update=self._update_rs,
                                      on_delete=self._delete_rs)
         self.pod_informer.add_handler(on_add=self._add_pod, on_update=self._update_pod,
@@ -286,13 +285,6 @@ class ReplicaSetController(Controller):
     # ---- the sync -------------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
-        _tr(f"rs reconcile {key} sat={self.expectations.satisfied(key)}")
-        try:
-            return await self._reconcile(key)
-        finally:
-            _tr(f"rs reconcile {key} end")
-
-    async def _reconcile(self, key: str) -> float | None:
         namespace, _ = split_key(key)
         rs = self.rs_informer.indexer.get(key)
         if rs is None:
@@ -304,8 +296,9 @@ class ReplicaSetController(Controller):
         except ApiError as e:
             log.error("replicaset %s has an invalid selector: %s", key, e.message)
             return None
-        pods = podutil.filter_active_pods(self.pod_informer.indexer.by_index("namespace", namespace or ""))
-        pods = await self._claim_pods(rs, selector, pods)
+        # Only the pods it controls and the orphans it may adopt: others' pods are never claimed.
+        candidates = podutil.owned_or_orphaned(self.pod_informer.indexer, namespace or "", _meta(rs)["uid"])
+        pods = await self._claim_pods(rs, selector, podutil.filter_active_pods(candidates))
 
         manage_error: BaseException | None = None
         if needs_sync and not _meta(rs).get("deletionTimestamp"):
@@ -411,11 +404,12 @@ class ReplicaSetController(Controller):
     async def _create_pods(self, rs: Obj, key: str, count: int) -> None:
         # Expect every creation before the first is sent: its watch event may arrive first.
         self.expectations.expect_creations(key, count)
-        template = (rs.get("spec") or {}).get("template") or {}
-        controller_ref = podutil.new_controller_ref(rs)
+        # One body for the whole burst, its template copied once (the cached rs is shared).
+        template = podutil.json_copy((rs.get("spec") or {}).get("template") or {})
+        body = shared_pod_body(template, rs, podutil.new_controller_ref(rs))
 
         async def create_one() -> None:
-            await self._create_pod(rs, template, controller_ref)
+            await self._create_pod(rs, body)
 
         successes, error = await slow_start_batch(count, SLOW_START_INITIAL_BATCH, create_one)
         # Creations never sent or refused will never be observed: stop expecting them.
@@ -424,8 +418,9 @@ class ReplicaSetController(Controller):
         if error is not None:
             raise error
 
-    async def _create_pod(self, rs: Obj, template: Obj, controller_ref: Obj) -> None:
-        pod = pod_from_template(template, rs, controller_ref)
+    async def _create_pod(self, rs: Obj, body: Obj) -> None:
+        # Top level and metadata are the pod's own, should a client fill in fields there.
+        pod = {**body, "metadata": dict(body["metadata"])}
         if not pod["metadata"]["labels"]:
             raise ControllerError("unable to create pods, no labels")
         try:
@@ -477,9 +472,9 @@ class ReplicaSetController(Controller):
                 selector = LabelSelector.from_dict((other.get("spec") or {}).get("selector"))
             except ApiError:
                 continue
-            for pod in self.pod_informer.indexer.by_index("namespace", namespace):
+            for pod in podutil.matching(self.pod_informer.indexer, namespace, selector):
                 uid = _meta(pod).get("uid", "")
-                if uid not in seen and selector.matches(_meta(pod).get("labels")):
+                if uid not in seen:
                     seen.add(uid)
                     related.append(pod)
         return related

@@ -284,7 +284,7 @@ class Plugin:
     # Each extension point the plugin does not override is skipped by the framework.
     # def pre_filter(self, state, pod) -> tuple[PreFilterResult | None, Status]
     # def filter(self, state, pod, node_info) -> Status
-    # def post_filter(self, state, pod, statuses: dict[str, Status]) -> tuple[str | None, Status]
+    # async def post_filter(self, state, pod, statuses: dict[str, Status]) -> tuple[str | None, Status]
     # def pre_score(self, state, pod, nodes: list[NodeInfo]) -> Status
     # def score(self, state, pod, node_info) -> tuple[int, Status]
     # def normalize_score(self, state, pod, scores: dict[str, int]) -> Status
@@ -301,6 +301,7 @@ class Snapshot:
     def __init__(self, node_infos: list[NodeInfo] | None = None):
         self.node_infos: list[NodeInfo] = list(node_infos or [])
         self._by_name = {n.name: n for n in self.node_infos}
+        self.generation = 0  # the cache generation this snapshot reflects
 
     def get(self, name: str) -> NodeInfo | None:
         return self._by_name.get(name)
@@ -325,3 +326,4 @@ class Handle:
     client: Any = None
     clock: Any = None
     framework: Any = None
+    recorder: Any = None

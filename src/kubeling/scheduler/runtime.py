@@ -62,7 +62,7 @@ class FitError(Exception):
             if histogram:
                 msg += f" {', '.join(histogram)}."
         if d.post_filter_msg:
-            msg += f" {d.post_filter_msg}."
+            msg += f" {d.post_filter_msg.rstrip('.')}."  # one period, as kube-scheduler prints it
         return msg
 
 
@@ -134,6 +134,8 @@ class Framework:
                 return status
         return self.run_filter_plugins(state, pod, node_info)
 
+    run_filter_plugins_with_nominated_pods = run_filter_with_nominated_pods
+
     def _nominated_higher_priority(self, pod: Obj, node_name: str) -> list[fw.PodInfo]:
         if self.nominator is None:
             return []
@@ -165,10 +167,12 @@ class Framework:
                     return status
         return fw.SUCCESS
 
-    def run_post_filter(self, state: CycleState, pod: Obj, statuses: dict[str, Status]) -> tuple[str | None, Status]:
+    async def run_post_filter(self, state: CycleState, pod: Obj,
+                              statuses: dict[str, Status]) -> tuple[str | None, Status]:
+        """PostFilter (preemption): a node name to nominate, "" to clear a nomination, None to keep it."""
         last = fw.unschedulable()
         for p in self.plugins("postFilter"):
-            nominated, status = p.post_filter(state, pod, statuses)
+            nominated, status = await p.post_filter(state, pod, statuses)
             if status.ok:
                 return nominated, status
             last = status

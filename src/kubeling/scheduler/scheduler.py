@@ -25,7 +25,7 @@ from kubeling.scheduler import framework as fw
 from kubeling.scheduler import plugins as _plugins  # noqa: F401 - registers every plugin
 from kubeling.scheduler.cache import Cache
 from kubeling.scheduler.config import ProfileConfig, build_framework
-from kubeling.scheduler.queue import QueuedPodInfo, SchedulingQueue
+from kubeling.scheduler.queue import QueuedPodInfo, SchedulingQueue, node_update_events
 from kubeling.scheduler.runtime import FitError, Framework
 
 log = logging.getLogger("kubeling.scheduler")
@@ -45,20 +45,6 @@ def _is_terminal_or_deleting(pod: Obj) -> bool:
         (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
-def node_events(old: Obj, new: Obj) -> list[str]:
-    """Which node changes happened, in the queue's cluster-event vocabulary."""
-    events = []
-    if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
-        events.append("NodeLabelChange")
-    if (old.get("spec") or {}).get("taints") != (new.get("spec") or {}).get("taints"):
-        events.append("NodeTaintChange")
-    if (old.get("spec") or {}).get("unschedulable") != (new.get("spec") or {}).get("unschedulable"):
-        events.append("NodeUnschedulableChange")
-    if (old.get("status") or {}).get("allocatable") != (new.get("status") or {}).get("allocatable"):
-        events.append("NodeAllocatableChange")
-    return events or ["NodeUpdate"]
-
-
 class Scheduler:
     def __init__(self, client: Client, *, profiles: list[ProfileConfig] | None = None, clock: Clock = REAL,
                  rng: random.Random | None = None, recorder: EventRecorder | None = None):
@@ -69,27 +55,40 @@ class Scheduler:
         self.snapshot = fw.Snapshot()
         self.frameworks: dict[str, Framework] = {}
         for cfg in profiles or [ProfileConfig()]:
-            handle = fw.Handle(self.snapshot, client, clock)
+            handle = fw.Handle(self.snapshot, client, clock, recorder=self.recorder)
             framework = build_framework(cfg, handle, rng)
             handle.framework = framework
             framework.nominator = self.queue.nominated_pods_for_node
             self.frameworks[cfg.scheduler_name] = framework
+        self.queue.set_plugin_events(self._plugin_events())
         self.factory = InformerFactory(client, clock=clock)
         self.factory.informer(PODS).add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.factory.informer(NODES).add_handler(self._node_added, self._node_updated, self._node_deleted)
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
+    def _plugin_events(self) -> dict[str, list[str]]:
+        """Which cluster events may help a pod each plugin rejected (the queue moves on these)."""
+        events: dict[str, list[str]] = {}
+        for framework in self.frameworks.values():
+            for plugins in framework.points.values():
+                for p in plugins:
+                    if hasattr(p, "events_to_register"):
+                        events[p.name] = list(p.events_to_register())
+        return events
+
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.factory.start()
         await self.factory.wait_for_sync()
-        await self.queue.start() if hasattr(self.queue, "start") else None
+        self.queue.start()
+        self.cache.start()
         self._loop_task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
         self.queue.close()
+        self.cache.close()
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -126,7 +125,7 @@ class Scheduler:
         except FitError as e:
             nominated = None
             if framework.plugins("postFilter"):
-                nominated, status = framework.run_post_filter(state, pod, e.diagnosis.node_statuses)
+                nominated, status = await framework.run_post_filter(state, pod, e.diagnosis.node_statuses)
                 if not status.ok and status.message():
                     e.diagnosis.post_filter_msg = status.message()
             await self._failed(qpi, e.message(), "Unschedulable", e.diagnosis.unschedulable_plugins, nominated)
@@ -173,12 +172,12 @@ class Scheduler:
         self.queue.add_unschedulable_if_not_present(qpi, backoff=reason != "Unschedulable")
         if nominated:
             self.queue.add_nominated(pod, nominated)
-        self.queue.done(qpi.pod_info.uid)
+        self.queue.done(qpi.pod_info.uid)  # nominated "" clears an earlier nomination below
         status: Obj = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
                                        "message": message, "lastProbeTime": None,
                                        "lastTransitionTime": meta.rfc3339(self.clock.now())}]}
-        if nominated:
-            status["nominatedNodeName"] = nominated
+        if nominated is not None:
+            status["nominatedNodeName"] = nominated or None
         try:
             await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": status},
                                     patch_type="strategic", subresource="status")
@@ -220,21 +219,14 @@ class Scheduler:
         else:
             self.queue.delete(pod)
 
-    def _interested(self, event: str):
-        def check(plugins: set[str]) -> bool:
-            if not plugins:
-                return True
-            return any(event in f.events_of_interest(plugins) for f in self.frameworks.values())
-        return check
-
     def _node_added(self, node: Obj) -> None:
         self.cache.add_node(node)
-        self.queue.move_all_to_active_or_backoff("NodeAdd", self._interested("NodeAdd"))
+        self.queue.move_all_to_active_or_backoff("NodeAdd")
 
     def _node_updated(self, old: Obj, new: Obj) -> None:
         self.cache.update_node(old, new)
-        for event in node_events(old, new):
-            self.queue.move_all_to_active_or_backoff(event, self._interested(event))
+        for event in node_update_events(old, new):
+            self.queue.move_all_to_active_or_backoff(event)
 
     def _node_deleted(self, node: Obj) -> None:
         self.cache.remove_node(node)

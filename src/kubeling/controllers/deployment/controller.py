@@ -8,7 +8,6 @@ one step of its strategy. It never creates pods: the ReplicaSet controller does.
 
 from __future__ import annotations
 
-import copy
 import logging
 
 from kubeling.api import registry
@@ -22,7 +21,14 @@ from kubeling.client.informer import InformerFactory
 from kubeling.controllers.deployment import sync, util
 from kubeling.controllers.deployment.recreate import rollout_recreate
 from kubeling.controllers.deployment.rolling import rollout_rolling
-from kubeling.controllers.podutil import CONTROLLER_UID_INDEX, controller_uid_index, get_controller_of, new_controller_ref
+from kubeling.controllers.podutil import (
+    CONTROLLER_UID_INDEX,
+    add_claim_indexers,
+    get_controller_of,
+    json_copy,
+    new_controller_ref,
+    owned_or_orphaned,
+)
 
 log = logging.getLogger("kubeling.controllers.deployment")
 
@@ -43,7 +49,8 @@ class DeploymentController(Controller):
         self.deployment_informer = factory.informer(DEPLOYMENTS)
         self.replica_set_informer = factory.informer(REPLICASETS)
         self.pod_informer = factory.informer(PODS)
-        self.pod_informer.add_indexer(CONTROLLER_UID_INDEX, controller_uid_index)
+        add_claim_indexers(self.replica_set_informer.indexer)
+        add_claim_indexers(self.pod_informer.indexer)
         self.deployment_informer.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
         self.replica_set_informer.add_handler(self._add_replica_set, self._update_replica_set,
                                               self._delete_replica_set)
@@ -58,7 +65,7 @@ class DeploymentController(Controller):
         if cached is None:
             self._server_revision.pop(key, None)
             return None
-        d = copy.deepcopy(cached)
+        d = json_copy(cached)
         d.setdefault("status", {})
         self._server_revision[key] = util.annotations(d).get(util.REVISION)
         selector = d["spec"].get("selector") or {}
@@ -116,7 +123,9 @@ class DeploymentController(Controller):
         deleting = bool(d["metadata"].get("deletionTimestamp"))
         fresh_checked = False
         owned: list[Obj] = []
-        for rs in util.by_creation(self.replica_set_informer.indexer.by_index("namespace", ns)):
+        # Its own ReplicaSets and the namespace's orphans: those of other owners are never claimed.
+        candidates = owned_or_orphaned(self.replica_set_informer.indexer, ns, util.uid(d))
+        for rs in util.by_creation(candidates):
             labels = rs["metadata"].get("labels") or {}
             ref = get_controller_of(rs)
             if ref is not None:

@@ -8,7 +8,6 @@ rs_list and the resourceVersion of d, so later steps of the same sync see their 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,7 @@ from kubeling.client.base import Obj
 from kubeling.client.events import NORMAL, WARNING
 from kubeling.controllers.deployment import util
 from kubeling.controllers.deployment.util import replicas
-from kubeling.controllers.podutil import get_controller_of, new_controller_ref
+from kubeling.controllers.podutil import get_controller_of, json_copy, new_controller_ref
 
 if TYPE_CHECKING:
     from kubeling.controllers.deployment.controller import DeploymentController
@@ -81,7 +80,7 @@ async def get_new_replica_set(dc: DeploymentController, d: Obj, rs_list: list[Ob
 
 async def _sync_existing_new_rs(dc: DeploymentController, d: Obj, rs_list: list[Obj], existing: Obj,
                                 new_revision: int) -> Obj:
-    rs = copy.deepcopy(existing)
+    rs = json_copy(existing)
     changed = util.set_new_replica_set_annotations(d, rs, new_revision, True)
     min_ready = d["spec"].get("minReadySeconds") or 0
     if changed or (rs["spec"].get("minReadySeconds") or 0) != min_ready:
@@ -102,11 +101,11 @@ async def _sync_existing_new_rs(dc: DeploymentController, d: Obj, rs_list: list[
 
 
 def _new_rs_object(d: Obj, pod_hash: str) -> Obj:
-    template = copy.deepcopy(d["spec"]["template"])
+    template = json_copy(d["spec"]["template"])
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     labels[util.POD_TEMPLATE_HASH] = pod_hash
     template.setdefault("metadata", {})["labels"] = labels
-    selector = copy.deepcopy(d["spec"]["selector"])
+    selector = json_copy(d["spec"]["selector"])
     selector.setdefault("matchLabels", {})[util.POD_TEMPLATE_HASH] = pod_hash
     return {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -240,7 +239,7 @@ async def scale_replica_set(dc: DeploymentController, rs: Obj, new_scale: int, d
     if not size_changed and not util.replicas_annotations_need_update(rs, replicas(d), max_replicas):
         return False, rs
     old_scale = replicas(rs)
-    rs_copy = copy.deepcopy(rs)
+    rs_copy = json_copy(rs)
     rs_copy["spec"]["replicas"] = new_scale
     util.set_replicas_annotations(rs_copy, replicas(d), max_replicas)
     updated = await dc.update_replica_set(rs_copy)
@@ -291,7 +290,7 @@ def calculate_status(all_rss: list[Obj | None], new_rs: Obj | None, d: Obj, now:
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
     if old.get("conditions"):
-        status["conditions"] = copy.deepcopy(old["conditions"])
+        status["conditions"] = json_copy(old["conditions"])
     if available >= replicas(d) - util.max_unavailable(d):
         cond = util.new_condition(util.AVAILABLE, "True", util.MIN_AVAILABLE,
                                   "Deployment has minimum availability.", now)

@@ -7,7 +7,6 @@ hash, finding the new and old ReplicaSets, proportions for scaling, and the stat
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
 import math
@@ -161,20 +160,43 @@ def _semantic(value: object) -> object:
     return value
 
 
+def _semantic_without_hash(template: Obj) -> object:
+    """_semantic of template with its pod-template-hash label removed. _semantic builds new
+    containers, so the label is dropped from those: template itself is left as it is."""
+    out = _semantic(template or {})
+    md = out.get("metadata") if isinstance(out, dict) else None
+    labels = md.get("labels") if isinstance(md, dict) else None
+    if isinstance(labels, dict) and POD_TEMPLATE_HASH in labels:
+        del labels[POD_TEMPLATE_HASH]
+        if not labels:  # what _semantic drops: an empty map, then a metadata left empty
+            del md["labels"]
+            if not md:
+                del out["metadata"]
+    return out
+
+
 def equal_ignore_hash(t1: Obj, t2: Obj) -> bool:
     """Two pod templates equal except for their pod-template-hash label."""
-    a, b = copy.deepcopy(t1 or {}), copy.deepcopy(t2 or {})
-    for t in (a, b):
-        ((t.get("metadata") or {}).get("labels") or {}).pop(POD_TEMPLATE_HASH, None)
-    return _semantic(a) == _semantic(b)
+    return _semantic_without_hash(t1) == _semantic_without_hash(t2)
 
 
 # ---- sorting and filtering ReplicaSets ----------------------------------------------------------
 
-def _created(rs: Obj) -> tuple[dt.datetime, str]:
+_ZERO_TIME = "0001-01-01T00:00:00"  # metav1.Time's zero value, what an absent timestamp means
+
+
+def _created(rs: Obj) -> tuple[str, int, str]:
+    """Sort key: creationTimestamp, then name. A timestamp as servers write it
+    (`2024-01-02T03:04:05Z`) compares as a string, without parsing; any other form is
+    parsed and rewritten in that form (plus its microseconds)."""
     md = rs.get("metadata") or {}
-    ts = md.get("creationTimestamp")
-    return (parse_time(ts) if ts else dt.datetime.min.replace(tzinfo=dt.UTC)), md.get("name", "")
+    ts, name = md.get("creationTimestamp"), md.get("name", "")
+    if not ts:
+        return _ZERO_TIME, 0, name
+    if len(ts) == 20 and ts[10] == "T" and ts[19] == "Z":
+        return ts[:19], 0, name
+    t = parse_time(ts).astimezone(dt.UTC)
+    return t.isoformat()[:19], t.microsecond, name
 
 
 def by_creation(rss: Iterable[Obj]) -> list[Obj]:

@@ -256,7 +256,7 @@ def balanced(requested: list[int], allocatable: list[int]) -> int:
     # Float operations in Go's order (explicit loops: Python 3.12's sum() compensates rounding).
     fractions = []
     total = 0.0
-    for req, alloc in zip(requested, allocatable):
+    for req, alloc in zip(requested, allocatable, strict=True):
         if alloc == 0:
             continue
         fraction = min(float(req) / float(alloc), 1.0)

@@ -26,6 +26,6 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_only_server(tmp_path_factory):
-    """A kubeling server without controllers: what is written stays exactly as written."""
-    with running_server(tmp_path_factory, "--controllers", "") as srv:
+    """A kubeling server without controllers or scheduler: what is written stays as written."""
+    with running_server(tmp_path_factory, "--controllers", "", "--disable-scheduler") as srv:
         yield srv

@@ -129,18 +129,36 @@ def _max_into(acc: Resources, other: Resources) -> None:
         acc.scalar[k] = max(acc.scalar.get(k, 0), v)
 
 
-def pod_requests(pod: Obj) -> Resources:
+# Defaults the scoring plugins assume for containers that request nothing (so that
+# BestEffort pods still spread): schedutil.DefaultMilliCPURequest / DefaultMemoryRequest.
+DEFAULT_MILLI_CPU_REQUEST = 100
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+
+
+def container_requests(container: Obj, non_missing: bool = False) -> Resources:
+    requests = (container.get("resources") or {}).get("requests") or {}
+    r = Resources.from_list(requests)
+    if non_missing:
+        if CPU not in requests:
+            r.milli_cpu = DEFAULT_MILLI_CPU_REQUEST
+        if MEMORY not in requests:
+            r.memory = DEFAULT_MEMORY_REQUEST
+    return r
+
+
+def pod_requests(pod: Obj, non_missing: bool = False) -> Resources:
     """What a pod asks of its node, as Kubernetes computes it (resourcehelper.PodRequests):
     the larger of (sum of containers + restartable init "sidecar" containers) and each
-    init container's request (plus the sidecars started before it), plus pod overhead."""
+    init container's request (plus the sidecars started before it), plus pod overhead.
+    With non_missing, a container without a cpu/memory request counts the scoring defaults."""
     spec = pod.get("spec") or {}
     total = Resources()
     for c in spec.get("containers") or []:
-        total.add(Resources.from_list((c.get("resources") or {}).get("requests")))
+        total.add(container_requests(c, non_missing))
     sidecars = Resources()
     init_max = Resources()
     for c in spec.get("initContainers") or []:
-        req = Resources.from_list((c.get("resources") or {}).get("requests"))
+        req = container_requests(c, non_missing)
         if c.get("restartPolicy") == "Always":
             sidecars.add(req)
             total.add(req)
@@ -154,26 +172,8 @@ def pod_requests(pod: Obj) -> Resources:
     return total
 
 
-# Defaults the scoring plugins assume for containers that request nothing (so that
-# BestEffort pods still spread): schedutil.DefaultMilliCPURequest / DefaultMemoryRequest.
-DEFAULT_MILLI_CPU_REQUEST = 100
-DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
-
-
 def pod_requests_for_scoring(pod: Obj) -> Resources:
-    spec = pod.get("spec") or {}
-    total = Resources()
-    for c in (spec.get("containers") or []):
-        requests = (c.get("resources") or {}).get("requests") or {}
-        r = Resources.from_list(requests)
-        if CPU not in requests:
-            r.milli_cpu = DEFAULT_MILLI_CPU_REQUEST
-        if MEMORY not in requests:
-            r.memory = DEFAULT_MEMORY_REQUEST
-        total.add(r)
-    if spec.get("overhead"):
-        total.add(Resources.from_list(spec["overhead"]))
-    return total
+    return pod_requests(pod, non_missing=True)
 
 
 # ---- pods and nodes -----------------------------------------------------------------------------

@@ -70,50 +70,9 @@ def go_round(x: float) -> int:
 # ---- pod requests for scoring -----------------------------------------------------------------------
 
 
-def _container_requests(container: Obj, non_missing: bool) -> Resources:
-    requests = (container.get("resources") or {}).get("requests") or {}
-    r = Resources.from_list(requests)
-    if non_missing:
-        # A container that names no cpu/memory request counts as a small one, so that
-        # BestEffort pods still spread (schedutil.DefaultMilliCPURequest / DefaultMemoryRequest).
-        if CPU not in requests:
-            r.milli_cpu = framework.DEFAULT_MILLI_CPU_REQUEST
-        if MEMORY not in requests:
-            r.memory = framework.DEFAULT_MEMORY_REQUEST
-    return r
-
-
-def _max_into(acc: Resources, other: Resources) -> None:
-    acc.milli_cpu = max(acc.milli_cpu, other.milli_cpu)
-    acc.memory = max(acc.memory, other.memory)
-    acc.ephemeral_storage = max(acc.ephemeral_storage, other.ephemeral_storage)
-    for k, v in other.scalar.items():
-        acc.scalar[k] = max(acc.scalar.get(k, 0), v)
-
-
 def non_zero_requests(pod: Obj) -> Resources:
-    """resourcehelper.PodRequests with NonMissingContainerRequests (cpu 100m, memory 200Mi):
-    the defaults apply to every container, init containers included, before the usual
-    sum/max rules; pod overhead is added on top."""
-    spec = pod.get("spec") or {}
-    total = Resources()
-    for c in spec.get("containers") or []:
-        total.add(_container_requests(c, True))
-    sidecars = Resources()
-    init_max = Resources()
-    for c in spec.get("initContainers") or []:
-        req = _container_requests(c, True)
-        if c.get("restartPolicy") == "Always":
-            sidecars.add(req)
-            total.add(req)
-            continue
-        step = sidecars.copy()
-        step.add(req)
-        _max_into(init_max, step)
-    _max_into(total, init_max)
-    if spec.get("overhead"):
-        total.add(Resources.from_list(spec["overhead"]))
-    return total
+    """resourcehelper.PodRequests with NonMissingContainerRequests (cpu 100m, memory 200Mi)."""
+    return framework.pod_requests(pod, non_missing=True)
 
 
 def resource_value(r: Resources, name: str) -> int:

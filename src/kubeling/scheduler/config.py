@@ -109,10 +109,15 @@ def build_framework(cfg: ProfileConfig, handle: fw.Handle, rng: random.Random | 
                     chosen.append(plugin)
                     if point == "score" and weight:
                         weights[name] = weight
-        for name, weight in cfg.enabled.get(point, []):
-            plugin = instance(name)
-            chosen = [p for p in chosen if p.name != name] + [plugin]
-            if point == "score":
+        # kube-scheduler's order: plugins enabled here that multiPoint also placed (in this
+        # point's order), then the rest of multiPoint, then the other plugins enabled here.
+        specific = [instance(name) for name, _ in cfg.enabled.get(point, [])]
+        from_multi = {p.name for p in chosen}
+        overrides = [p for p in specific if p.name in from_multi]
+        chosen = overrides + [p for p in chosen if p not in overrides] + \
+            [p for p in specific if p.name not in from_multi]
+        if point == "score":
+            for name, weight in cfg.enabled.get(point, []):
                 weights[name] = weight or weights.get(name, 1)
         points[point] = chosen
     for p in points.get("score", []):

@@ -327,3 +327,8 @@ class Handle:
     clock: Any = None
     framework: Any = None
     recorder: Any = None
+    listers: dict[str, Any] = field(default_factory=dict)  # kind -> informer cache (Indexer)
+
+    def lister(self, kind: str) -> Any:
+        """The informer cache of a kind (Service, ReplicaSet, StatefulSet, Namespace), or None."""
+        return self.listers.get(kind)

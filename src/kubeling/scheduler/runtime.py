@@ -18,6 +18,7 @@ NO_NODES_AVAILABLE = "no nodes available to schedule pods"
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE = 5
 DEFAULT_PERCENTAGE_BASE = 50  # the adaptive default: 50% - nodes/125, at least 5%
+PRE_FILTER_NARROWED = "__pre_filter_narrowed__"  # CycleState key: plugins whose PreFilterResult named nodes
 
 
 def num_feasible_nodes_to_find(num_all: int, percentage: int | None) -> int:
@@ -32,6 +33,15 @@ def num_feasible_nodes_to_find(num_all: int, percentage: int | None) -> int:
         return num_all
     num = num_all * percentage // 100
     return max(num, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+def _no_node_satisfies(plugins: set[str]) -> Status:
+    """PreFilterResults whose intersection is empty (framework.RunPreFilterPlugins' wording)."""
+    names = sorted(plugins)
+    if len(names) == 1:
+        return fw.unschedulable(f"node(s) didn't satisfy plugin {names[0]}", resolvable=False)
+    return fw.unschedulable(f"node(s) didn't satisfy plugin(s) [{' '.join(names)}] simultaneously",
+                            resolvable=False)
 
 
 @dataclass
@@ -93,8 +103,12 @@ class Framework:
     # ---- extension points ------------------------------------------------------------------------
 
     def run_pre_filter(self, state: CycleState, pod: Obj) -> tuple[set[str] | None, Status]:
+        """The node names PreFilter narrows the search to (None: all). The plugins that narrowed
+        it are kept in state[PRE_FILTER_NARROWED] (they name the nodes left out)."""
         allowed: set[str] | None = None
-        skipped = set()
+        skipped, narrowed = set(), set()
+        state[PRE_FILTER_NARROWED] = narrowed
+        rejected: Status | None = None
         for p in self.plugins("preFilter"):
             result, status = p.pre_filter(state, pod)
             if status.code == Code.SKIP:
@@ -102,11 +116,19 @@ class Framework:
                 continue
             if not status.ok:
                 status.plugin = status.plugin or p.name
+                if status.code == Code.UNSCHEDULABLE:
+                    # Preemption may still help: the other PreFilters must run so their
+                    # state exists when it re-runs the filters (kubernetes#119770).
+                    rejected = status
+                    continue
                 return None, status
             if result is not None and result.node_names is not None:
+                narrowed.add(p.name)
                 allowed = set(result.node_names) if allowed is None else allowed & result.node_names
+                if not allowed:
+                    return allowed, _no_node_satisfies(narrowed)
         state["__skip_filter__"] = skipped
-        return allowed, fw.SUCCESS
+        return allowed, rejected or fw.SUCCESS
 
     def run_filter_plugins(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> Status:
         skipped = state.get("__skip_filter__", ())
@@ -225,7 +247,9 @@ class Framework:
         allowed, status = self.run_pre_filter(state, pod)
         if not status.ok:
             diagnosis.pre_filter_msg = status.message()
-            diagnosis.unschedulable_plugins.add(status.plugin)
+            diagnosis.unschedulable_plugins |= state.get(PRE_FILTER_NARROWED, set())
+            if status.plugin:
+                diagnosis.unschedulable_plugins.add(status.plugin)
             for n in nodes:
                 diagnosis.node_statuses[n.name] = status
             return [], diagnosis
@@ -250,10 +274,12 @@ class Framework:
         # The next pod's search starts where this one stopped, so every node gets its turn.
         self._next_start = (start + checked) % count if count else 0
         if allowed is not None:
+            narrowed = sorted(state.get(PRE_FILTER_NARROWED, ()))
+            diagnosis.unschedulable_plugins |= set(narrowed)
             for n in nodes:
                 if n.name not in allowed:
                     diagnosis.node_statuses[n.name] = fw.unschedulable(
-                        "node(s) didn't satisfy plugin(s) [PreFilter]", resolvable=False)
+                        f"node(s) didn't satisfy plugin(s) [{' '.join(narrowed)}]", resolvable=False)
         return feasible, diagnosis
 
     def _select_host(self, totals: dict[str, int]) -> str:

@@ -33,6 +33,8 @@ log = logging.getLogger("kubeling.scheduler")
 PODS = registry.lookup("", "v1", "pods")
 NODES = registry.lookup("", "v1", "nodes")
 COMPONENT = "default-scheduler"
+LISTED = tuple(registry.lookup(g, "v1", plural) for g, plural in (
+    ("", "services"), ("apps", "replicasets"), ("apps", "statefulsets"), ("", "namespaces")))
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
 
 
@@ -62,6 +64,11 @@ class Scheduler:
             self.frameworks[cfg.scheduler_name] = framework
         self.queue.set_plugin_events(self._plugin_events())
         self.factory = InformerFactory(client, clock=clock)
+        # Caches plugins read: default topology spreading selects a pod's Service/ReplicaSet/
+        # StatefulSet; namespaceSelector in pod affinity terms needs namespace labels.
+        listers = {rt.kind: self.factory.informer(rt).indexer for rt in LISTED}
+        for framework in self.frameworks.values():
+            framework.handle.listers = listers
         self.factory.informer(PODS).add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.factory.informer(NODES).add_handler(self._node_added, self._node_updated, self._node_deleted)
         self._tasks: set[asyncio.Task] = set()

@@ -97,7 +97,7 @@ class PodTerms:
         )
 
 
-_EMPTY = PodTerms({})
+_EMPTY = PodTerms({})  # no terms; shared, so its `pod` is only a placeholder
 
 
 def has_pod_affinity(pod: Obj) -> bool:
@@ -126,6 +126,44 @@ class TermsCache:
             self._entries.clear()
         self._entries[id(pod)] = (pod, terms)
         return terms
+
+
+class AffinityIndex:
+    """Which placed pods have pod (anti-)affinity, per NodeInfo (Kubernetes keeps these lists in
+    NodeInfo: PodsWithAffinity, PodsWithRequiredAntiAffinity). The scheduler cache stamps every
+    changed NodeInfo with a new generation, so a node's entry is reused while its generation
+    holds, and the whole answer while the snapshot's generation holds (PreFilter, then PreScore)."""
+
+    def __init__(self, cache: TermsCache):
+        self._cache = cache
+        self._entries: dict[int, tuple[NodeInfo, int, list[tuple[Obj, PodTerms]], bool]] = {}
+        self._last: tuple[int, int, int] | None = None
+        self._last_result: list[tuple[NodeInfo, list[tuple[Obj, PodTerms]], bool]] = []
+
+    def nodes(self, snapshot: Any) -> list[tuple[NodeInfo, list[tuple[Obj, PodTerms]], bool]]:
+        """(node, its pods with affinity and their terms, whether one has required anti-affinity),
+        for the nodes holding such pods."""
+        generation = getattr(snapshot, "generation", 0)
+        key = (id(snapshot), generation, len(snapshot))
+        if generation and key == self._last:
+            return self._last_result
+        out = []
+        entries = self._entries
+        for info in snapshot:
+            gen = info.generation
+            entry = entries.get(id(info))
+            # Generation 0 is a NodeInfo built outside the cache: always look again.
+            if not gen or entry is None or entry[1] != gen or entry[0] is not info:
+                pods = [(p.pod, self._cache.get(p.pod)) for p in info.pods.values() if has_pod_affinity(p.pod)]
+                entry = (info, gen, pods, any(t.required_anti_affinity for _, t in pods))
+                entries[id(info)] = entry
+            if entry[2]:
+                out.append((info, entry[2], entry[3]))
+        if len(entries) > 2 * len(snapshot) + 64:  # forget NodeInfos no longer in the snapshot
+            live = {id(i) for i in snapshot}
+            self._entries = {k: v for k, v in entries.items() if k in live}
+        self._last, self._last_result = key, out
+        return out
 
 
 # ---- topology counts ----------------------------------------------------------------------
@@ -176,11 +214,12 @@ class PreFilterState:
         return replace(self, existing_anti_affinity_counts=dict(self.existing_anti_affinity_counts),
                        affinity_counts=dict(self.affinity_counts), anti_affinity_counts=dict(self.anti_affinity_counts))
 
-    def update_with_pod(self, other: PodTerms, node: Obj, multiplier: int) -> None:
-        update_with_anti_affinity_terms(self.existing_anti_affinity_counts, other.required_anti_affinity,
+    def update_with_pod(self, other: Obj, other_terms: PodTerms, node: Obj, multiplier: int) -> None:
+        """Account for a pod added to (multiplier 1) or removed from (-1) a node."""
+        update_with_anti_affinity_terms(self.existing_anti_affinity_counts, other_terms.required_anti_affinity,
                                         self.terms.pod, self.namespace_labels, node, multiplier)
-        update_with_affinity_terms(self.affinity_counts, self.terms.required_affinity, other.pod, node, multiplier)
-        update_with_anti_affinity_terms(self.anti_affinity_counts, self.terms.required_anti_affinity, other.pod,
+        update_with_affinity_terms(self.affinity_counts, self.terms.required_affinity, other, node, multiplier)
+        update_with_anti_affinity_terms(self.anti_affinity_counts, self.terms.required_anti_affinity, other,
                                         None, node, multiplier)
 
 
@@ -251,6 +290,7 @@ class InterPodAffinity(Plugin):
         self.hard_pod_affinity_weight = DEFAULT_HARD_POD_AFFINITY_WEIGHT if weight is None else int(weight)
         self.ignore_preferred_terms_of_existing_pods = bool(self.args.get("ignorePreferredTermsOfExistingPods"))
         self.cache = TermsCache()
+        self.index = AffinityIndex(self.cache)
 
     def events_to_register(self) -> list[str]:
         return ["AssignedPodAdd", "AssignedPodUpdate", "AssignedPodDelete", "NodeAdd", "NodeLabelChange"]
@@ -290,15 +330,18 @@ class InterPodAffinity(Plugin):
             return None, unschedulable(f"parsing pod: {e}", resolvable=False)
         s = PreFilterState(terms, self._namespace_labels(namespace_of(pod)))
         has_required = bool(terms.required_affinity or terms.required_anti_affinity)
-        for info in self.handle.snapshot:
-            node = info.node
-            for placed in info.pods.values():
-                placed_terms = self.cache.get(placed.pod)
-                if placed_terms.required_anti_affinity:
+        # Existing pods' anti-affinity: only nodes holding pods with required anti-affinity.
+        for info, placed_pods, has_anti in self.index.nodes(self.handle.snapshot):
+            if has_anti:
+                for _, placed_terms in placed_pods:
                     update_with_anti_affinity_terms(s.existing_anti_affinity_counts,
                                                     placed_terms.required_anti_affinity, pod, s.namespace_labels,
-                                                    node, 1)
-                if has_required:
+                                                    info.node, 1)
+        # The incoming pod's own terms: every placed pod may match them.
+        if has_required:
+            for info in self.handle.snapshot:
+                node = info.node
+                for placed in info.pods.values():
                     update_with_affinity_terms(s.affinity_counts, terms.required_affinity, placed.pod, node, 1)
                     update_with_anti_affinity_terms(s.anti_affinity_counts, terms.required_anti_affinity,
                                                     placed.pod, None, node, 1)
@@ -316,7 +359,7 @@ class InterPodAffinity(Plugin):
     def _update_with_pod(self, state: CycleState, info: PodInfo, node_info: NodeInfo, multiplier: int) -> Status:
         s: PreFilterState | None = state.get(_PRE_FILTER_KEY)
         if s is not None:
-            s.update_with_pod(self.cache.get(info.pod), node_info.node, multiplier)
+            s.update_with_pod(info.pod, self.cache.get(info.pod), node_info.node, multiplier)
         return SUCCESS
 
     def filter(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> Status:
@@ -348,15 +391,17 @@ class InterPodAffinity(Plugin):
         except ValueError as e:
             return error(f"failed to parse pod: {e}")
         s = PreScoreState({}, terms, self._namespace_labels(namespace_of(pod)))
-        for info in self.handle.snapshot:
+        if has_constraints:  # every placed pod may match the incoming pod's preferred terms
+            placed_by_node = (
+                (info, [(p.pod, self.cache.get(p.pod)) for p in info.pods.values()]) for info in self.handle.snapshot)
+        else:  # only placed pods with affinity of their own matter
+            placed_by_node = ((info, pods) for info, pods, _ in self.index.nodes(self.handle.snapshot))
+        for info, placed_pods in placed_by_node:
             node_labels = labels_of(info.node)
             if not node_labels:
                 continue
-            for placed in info.pods.values():
-                # Without preferred terms of its own, only placed pods with affinity matter.
-                if not has_constraints and not has_pod_affinity(placed.pod):
-                    continue
-                self._process_existing_pod(s, self.cache.get(placed.pod), placed.pod, node_labels, pod)
+            for placed, placed_terms in placed_pods:
+                self._process_existing_pod(s, placed_terms, placed, node_labels, pod)
         if not s.topology_score:
             return skip()
         state[_PRE_SCORE_KEY] = s

@@ -69,9 +69,7 @@ def parse_config(doc: dict[str, Any]) -> list[ProfileConfig]:
                 if name not in PLUGINS:
                     raise ValueError(f"unknown scheduler plugin {name!r}")
             if point == "multiPoint":
-                base = [] if "*" in disabled else [(n, w) for n, w in cfg.multi_point if n not in disabled]
-                names = {n for n, _ in enabled}
-                cfg.multi_point = [(n, w) for n, w in base if n not in names] + enabled
+                cfg.multi_point = _merge(cfg.multi_point, enabled, disabled)
             else:
                 cfg.enabled[point] = enabled
                 cfg.disabled[point] = disabled
@@ -82,6 +80,16 @@ def parse_config(doc: dict[str, Any]) -> list[ProfileConfig]:
     if len(set(names)) != len(names):
         raise ValueError("duplicate schedulerName in profiles")
     return profiles
+
+
+def _merge(defaults: list[tuple[str, int]], enabled: list[tuple[str, int]],
+           disabled: set[str]) -> list[tuple[str, int]]:
+    """The defaults minus the disabled ones ("*": all), a re-configured default kept in its
+    place (so filter order stays the same), then the other enabled plugins (v1 mergePluginSet)."""
+    custom = dict(enabled)
+    kept = [] if "*" in disabled else [(n, custom.get(n, w)) for n, w in defaults if n not in disabled]
+    kept_names = {n for n, _ in kept}
+    return kept + [(n, w) for n, w in enabled if n not in kept_names]
 
 
 def build_framework(cfg: ProfileConfig, handle: fw.Handle, rng: random.Random | None = None) -> Framework:

@@ -60,8 +60,10 @@ class FitError(Exception):
         super().__init__(self.message())
 
     def message(self) -> str:
-        msg = f"0/{self.num_all_nodes} nodes are available:"
         d = self.diagnosis
+        if self.num_all_nodes == 0 and d.pre_filter_msg == NO_NODES_AVAILABLE:
+            return NO_NODES_AVAILABLE  # kube-scheduler's ErrNoNodesAvailable, not a FitError
+        msg = f"0/{self.num_all_nodes} nodes are available:"
         if d.pre_filter_msg:
             msg += f" {d.pre_filter_msg}."
         else:

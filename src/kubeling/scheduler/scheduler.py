@@ -107,6 +107,9 @@ class Scheduler:
 
     async def _run(self) -> None:
         while (qpi := await self.queue.pop()) is not None:
+            # Let binding tasks and informer events run between pods: with a long queue the
+            # loop would otherwise hold the event loop and every bind would wait for the end.
+            await asyncio.sleep(0)
             try:
                 await self.schedule_one(qpi)
             except asyncio.CancelledError:

@@ -23,6 +23,7 @@ from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNo
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 CONFLICT_RETRIES = 10
+GENERATE_NAME_RETRIES = 8
 # Namespaces the NamespaceLifecycle admission plugin refuses to delete.
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 # The alphabet Kubernetes uses for generateName suffixes (no vowels, no look-alikes).
@@ -88,8 +89,9 @@ class ResourceStore:
         self._set_namespace(rt, namespace, md)
         for f in _SYSTEM_META:
             md.pop(f, None)
-        if not md.get("name") and md.get("generateName"):
-            md["name"] = md["generateName"] + "".join(random.choices(_NAME_ALPHABET, k=5))
+        generated = not md.get("name") and bool(md.get("generateName"))
+        if generated:
+            md["name"] = _generate_name(md["generateName"])
         md["uid"] = meta.new_uid()
         md["creationTimestamp"] = meta.rfc3339()
         if rt.has_generation:
@@ -104,10 +106,15 @@ class ResourceStore:
             if await self.backend.get(rt.storage_key(md.get("namespace"), md["name"])) is not None:
                 raise errors.already_exists(rt.plural, md["name"], rt.group)
             return WriteResult(obj, warnings, created=True)
-        try:
-            rev = await self.backend.create(rt.storage_key(md.get("namespace"), md["name"]), encode(obj))
-        except KeyExistsError:
-            raise errors.already_exists(rt.plural, md["name"], rt.group) from None
+        for attempt in range(GENERATE_NAME_RETRIES):
+            try:
+                rev = await self.backend.create(rt.storage_key(md.get("namespace"), md["name"]), encode(obj))
+                break
+            except KeyExistsError:
+                # A generated name that is taken gets another suffix, as kube-apiserver retries.
+                if not generated or attempt == GENERATE_NAME_RETRIES - 1:
+                    raise errors.already_exists(rt.plural, md["name"], rt.group) from None
+                md["name"] = _generate_name(md["generateName"])
         md["resourceVersion"] = str(rev)
         return WriteResult(obj, warnings, created=True)
 
@@ -318,6 +325,10 @@ class ResourceStore:
             except KeyNotFoundError:
                 raise errors.not_found(rt.plural, name, rt.group) from None
         raise errors.conflict(rt.plural, name, rt.group)
+
+
+def _generate_name(prefix: str) -> str:
+    return prefix + "".join(random.choices(_NAME_ALPHABET, k=5))
 
 
 def _gr(rt: ResourceType) -> str:

@@ -125,11 +125,12 @@ def calculate_status(rs: Obj, pods: list[Obj], manage_error: BaseException | Non
     """The ReplicaSet's new status from its claimed active pods (calculateStatus)."""
     status = podutil.json_copy(rs.get("status") or {})
     template = (rs.get("spec") or {}).get("template") or {}
-    template_labels = LabelSelector.from_set((template.get("metadata") or {}).get("labels"))
+    fully_labeled_match = podutil.label_matcher(
+        LabelSelector.from_set((template.get("metadata") or {}).get("labels")))
     min_ready = _min_ready_seconds(rs)
     fully_labeled = ready = available = 0
     for pod in pods:
-        if template_labels.matches(_meta(pod).get("labels")):
+        if fully_labeled_match(_meta(pod).get("labels")):
             fully_labeled += 1
         if podutil.is_pod_ready(pod):
             ready += 1
@@ -325,9 +326,10 @@ class ReplicaSetController(Controller):
         errors: list[BaseException] = []
         fresh: list[Obj | BaseException] = []  # the ReplicaSet re-read once, before the first adoption
         uid = _meta(rs)["uid"]
+        selected = podutil.label_matcher(selector)
         for pod in pods:
             ref = podutil.get_controller_of(pod)
-            matches = selector.matches(_meta(pod).get("labels"))
+            matches = selected(_meta(pod).get("labels"))
             try:
                 if ref is not None:
                     if ref.get("uid") != uid:

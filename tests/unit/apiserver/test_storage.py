@@ -321,3 +321,15 @@ async def test_uid_in_an_update_is_a_precondition(store):
     body["metadata"]["uid"] = created["metadata"]["uid"]
     patched = await store.patch(CM, "default", "u", "application/merge-patch+json", orjson.dumps(body), OPTS)
     assert patched.object["metadata"]["labels"] == {"a": "b"}
+
+
+async def test_generated_name_clash_is_retried_with_another_suffix(store, monkeypatch):
+    from kubeling.apiserver import storage as storage_module
+
+    suffixes = iter(["aaaaa", "aaaaa", "bbbbb"])
+    monkeypatch.setattr(storage_module, "_generate_name", lambda prefix: prefix + next(suffixes))
+    first = await store.create(CM, "default", {"metadata": {"generateName": "gen-"}}, OPTS)
+    second = await store.create(CM, "default", {"metadata": {"generateName": "gen-"}}, OPTS)
+    assert (first.object["metadata"]["name"], second.object["metadata"]["name"]) == ("gen-aaaaa", "gen-bbbbb")
+    e = await raises(409, "AlreadyExists", store.create(CM, "default", {"metadata": {"name": "gen-aaaaa"}}, OPTS))
+    assert e.message == 'configmaps "gen-aaaaa" already exists'

@@ -182,3 +182,49 @@ def test_get_proportion(size, max_ann, to_add, added, want):
     d = deployment(6 if to_add < 0 else 15, 3, 2)
     r = rs("r", size, annotations={util.MAX_REPLICAS: str(max_ann)})
     assert util.get_proportion(r, d, to_add, added) == want
+
+
+def _by_parsed_time(rss):
+    """The reference order: parsed timestamps (absent = zero time), then name."""
+    zero = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    def key(r):
+        ts = r["metadata"].get("creationTimestamp")
+        return (dt.datetime.fromisoformat(ts.replace("Z", "+00:00")) if ts else zero), r["metadata"]["name"]
+    return sorted(rss, key=key)
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2026-01-01T00:00:09Z", "2026-01-01T00:00:10Z", "2025-12-31T23:59:59Z"],  # 09 < 10 as strings too
+    ["2026-01-01T00:00:05Z", "2026-01-01T00:00:05Z", "2026-01-01T00:00:04Z"],  # ties: by name
+    [None, "0001-01-01T00:00:00Z", "2026-01-01T00:00:00Z"],  # absent is the zero time
+    ["2026-01-01T01:00:00+01:00", "2026-01-01T00:30:00Z", "2026-01-01T00:00:00.500000Z"],  # other forms parsed
+    ["2026-01-01T00:00:00.500000Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z"],  # sub-second in between
+])
+def test_by_creation_orders_like_parsed_timestamps(stamps):
+    rss = []
+    for i, ts in enumerate(stamps):
+        r = rs(f"rs-{2 - i}", 1, ts)
+        if ts is None:
+            del r["metadata"]["creationTimestamp"]
+        rss.append(r)
+    names = lambda rss: [r["metadata"]["name"] for r in rss]  # noqa: E731
+    assert names(util.by_creation(rss)) == names(_by_parsed_time(rss))
+    assert names(util.by_creation(reversed(rss))) == names(_by_parsed_time(rss))
+
+
+@pytest.mark.parametrize("labels_a,labels_b,want", [
+    ({"app": "web"}, {"app": "web", util.POD_TEMPLATE_HASH: "abc"}, True),
+    ({util.POD_TEMPLATE_HASH: "x"}, {util.POD_TEMPLATE_HASH: "y"}, True),  # labels left empty: absent
+    ({util.POD_TEMPLATE_HASH: "x"}, None, True),
+    ({"app": "web", util.POD_TEMPLATE_HASH: "x"}, {"app": "api", util.POD_TEMPLATE_HASH: "x"}, False),
+    ({"app": "web"}, {"app": "web", "tier": "db"}, False),
+])
+def test_equal_ignore_hash_leaves_the_templates_untouched(labels_a, labels_b, want):
+    spec = {"containers": [{"name": "c", "image": "i"}]}
+    a = {"metadata": {"labels": labels_a}, "spec": spec}
+    b = {"metadata": {"labels": labels_b} if labels_b is not None else {}, "spec": spec}
+    before = repr((a, b))
+    assert util.equal_ignore_hash(a, b) is want
+    assert util.equal_ignore_hash(b, a) is want
+    assert repr((a, b)) == before  # the hash label was dropped from copies only

@@ -26,6 +26,7 @@ from kubeling.controllers.podutil import (
     add_claim_indexers,
     get_controller_of,
     json_copy,
+    label_matcher,
     new_controller_ref,
     owned_or_orphaned,
 )
@@ -119,7 +120,7 @@ class DeploymentController(Controller):
         """The ReplicaSets d controls: owned ones still matching its selector, plus matching
         orphans it adopts; owned ones that stopped matching are released."""
         ns = d["metadata"]["namespace"]
-        selector = LabelSelector.from_dict(d["spec"]["selector"])
+        selector = label_matcher(LabelSelector.from_dict(d["spec"]["selector"]))
         deleting = bool(d["metadata"].get("deletionTimestamp"))
         fresh_checked = False
         owned: list[Obj] = []
@@ -131,12 +132,12 @@ class DeploymentController(Controller):
             if ref is not None:
                 if ref.get("uid") != util.uid(d):
                     continue
-                if selector.matches(labels):
+                if selector(labels):
                     owned.append(rs)
                 elif not deleting:
                     await self._release(rs, d)
                 continue
-            if deleting or rs["metadata"].get("deletionTimestamp") or not selector.matches(labels):
+            if deleting or rs["metadata"].get("deletionTimestamp") or not selector(labels):
                 continue
             if not fresh_checked:
                 await self._can_adopt(d)
@@ -177,13 +178,13 @@ class DeploymentController(Controller):
 
     def pod_map(self, d: Obj, rs_list: list[Obj]) -> dict[str, list[Obj]]:
         """d's pods (by its selector) grouped by the uid of the ReplicaSet controlling them."""
-        selector = LabelSelector.from_dict(d["spec"]["selector"])
+        selector = label_matcher(LabelSelector.from_dict(d["spec"]["selector"]))
         ns = d["metadata"]["namespace"]
         result: dict[str, list[Obj]] = {}
         for rs in rs_list:
             pods = self.pod_informer.indexer.by_index(CONTROLLER_UID_INDEX, util.uid(rs))
             result[util.uid(rs)] = [p for p in pods if p["metadata"].get("namespace") == ns
-                                    and selector.matches(p["metadata"].get("labels") or {})]
+                                    and selector(p["metadata"].get("labels") or {})]
         return result
 
     # ---- informer handlers ----------------------------------------------------------------------

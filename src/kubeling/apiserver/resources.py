@@ -3,7 +3,6 @@ plus the subresources that are more than a view of the object (scale, binding, f
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -310,5 +309,3 @@ async def _finalize(request: web.Request, store: ResourceStore, t: req.Target) -
 
 
 _SUBRESOURCES = {"scale": _scale, "binding": _binding, "finalize": _finalize}
-
-__all__ = ["copy", "handle", "json_response"]

@@ -19,7 +19,7 @@ from kubeling.api.registry import ResourceType
 from kubeling.api.validation import meta as meta_validation
 from kubeling.apiserver import admission
 from kubeling.apiserver.watchcache import WatchCache, decode
-from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNotFoundError, KeyValue
+from kubeling.store.backend import Backend, ConflictError, KeyExistsError, KeyNotFoundError
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 CONFLICT_RETRIES = 10
@@ -432,6 +432,3 @@ def _mark_for_deletion(rt: ResourceType, current: dict[str, Any], options: dict[
     else:
         md["deletionGracePeriodSeconds"] = grace or 0
     return new
-
-
-__all__ = ["KeyValue", "ResourceStore", "WriteOptions", "WriteResult", "encode"]

@@ -40,6 +40,8 @@ CONTROLLERS = (
     ControllerSpec("garbagecollector", "garbage-collector-controller",
                    "kubeling.controllers.garbagecollector:GarbageCollector", 5),
     ControllerSpec("namespace", "namespace-controller", "kubeling.controllers.namespace:NamespaceController", 2),
+    ControllerSpec("nodelifecycle", "node-controller",
+                   "kubeling.controllers.nodelifecycle:NodeLifecycleController", 8),
 )
 
 

@@ -51,6 +51,69 @@ def _scheduler(args: argparse.Namespace) -> int:
     return _run_until_signal(main)
 
 
+def _make_runtime(kind: str, data_dir: str | None):
+    if kind == "fake":
+        from kubeling.kubelet.runtime.fake import FakeRuntime
+
+        return FakeRuntime()
+    raise SystemExit("kubeling: the cri runtime (containerd) is not available yet; use --runtime fake")
+
+
+def _agent(args: argparse.Namespace) -> int:
+    import socket
+
+    from kubeling.client.rest import RestClient
+    from kubeling.kubelet.agent import Kubelet
+
+    runtime = _make_runtime(args.runtime, args.data_dir)
+
+    async def main() -> None:
+        import asyncio
+
+        client = RestClient.from_kubeconfig(args.kubeconfig)
+        kubelet = Kubelet(client, runtime, node_name=args.node_name or socket.gethostname().lower(),
+                          node_ip=args.node_ip or "")
+        try:
+            await kubelet.start()
+            await asyncio.Event().wait()
+        finally:
+            await kubelet.stop()
+            await client.close()
+
+    return _run_until_signal(main)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from kubeling.client.rest import RestClient
+    from kubeling.kubelet.sim import SimulatedNodes
+
+    async def main() -> None:
+        import asyncio
+
+        client = RestClient.from_kubeconfig(args.kubeconfig)
+        nodes = SimulatedNodes(client, args.nodes, name_prefix=args.name_prefix)
+        try:
+            await nodes.start()
+            await asyncio.Event().wait()
+        finally:
+            await nodes.stop()
+            await client.close()
+
+    return _run_until_signal(main)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from kubeling.apiserver.server import ServerConfig, run
+
+    runtime = args.runtime
+    if runtime == "cri":
+        raise SystemExit("kubeling: the cri runtime (containerd) is not available yet; use --runtime fake")
+    return run(ServerConfig(data_dir=Path(args.data_dir).resolve(), port=args.port, bind=args.bind,
+                            store_url=args.store or "", controllers=args.controllers,
+                            scheduler=not args.disable_scheduler, scheduler_config=args.scheduler_config or "",
+                            agent_runtime=runtime, node_name=args.node_name or ""))
+
+
 def _run_until_signal(main) -> int:
     """Run a coroutine until it ends or SIGTERM/SIGINT arrives, on uvloop when available."""
     import asyncio
@@ -85,16 +148,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = p.add_subparsers(dest="command", required=True)
 
-    server = sub.add_parser("server", help="run the API server")
-    server.add_argument("--data-dir", required=True, help="where state, certificates and kubeconfig.yaml live")
-    server.add_argument("--port", type=int, default=6443, help="HTTPS port (0 picks a free one)")
-    server.add_argument("--bind", default="127.0.0.1", help="address to listen on")
-    server.add_argument("--store", default=None, help="store URL (default sqlite://DATA_DIR/state.db)")
-    server.add_argument("--controllers", default="*",
+    server = sub.add_parser("server", help="run the API server (with the controller-manager and scheduler)")
+    up = sub.add_parser("up", help="run the server and a local node agent in one process")
+    for p_ in (server, up):
+        p_.add_argument("--data-dir", required=True, help="where state, certificates and kubeconfig.yaml live")
+        p_.add_argument("--port", type=int, default=6443, help="HTTPS port (0 picks a free one)")
+        p_.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+        p_.add_argument("--store", default=None, help="store URL (default sqlite://DATA_DIR/state.db)")
+        p_.add_argument("--controllers", default="*",
                         help="controllers to run in-process: '*' all, 'name' enable, '-name' disable, '' none")
-    server.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler in-process")
-    server.add_argument("--scheduler-config", default=None, help="KubeSchedulerConfiguration file for the scheduler")
+        p_.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler in-process")
+        p_.add_argument("--scheduler-config", default=None, help="KubeSchedulerConfiguration file for the scheduler")
     server.set_defaults(func=_server)
+    up.add_argument("--runtime", default="fake", choices=("fake", "cri"), help="container runtime of the local node")
+    up.add_argument("--node-name", default=None, help="the local node's name (default: the hostname)")
+    up.set_defaults(func=_up)
+
+    agent = sub.add_parser("agent", help="run a node agent (kubelet)")
+    agent.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    agent.add_argument("--node-name", default=None, help="the node's name (default: the hostname)")
+    agent.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the hostname's address)")
+    agent.add_argument("--runtime", default="fake", choices=("fake", "cri"), help="container runtime")
+    agent.add_argument("--data-dir", default=None, help="the agent's state directory")
+    agent.set_defaults(func=_agent)
+
+    sim = sub.add_parser("sim", help="run N simulated nodes (fake runtime) in one process, like kwok")
+    sim.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    sim.add_argument("--nodes", type=int, required=True, help="how many nodes")
+    sim.add_argument("--name-prefix", default="sim-node-", help="node names are PREFIX0, PREFIX1, ...")
+    sim.set_defaults(func=_sim)
 
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")
     sched.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")

@@ -4,22 +4,10 @@ over when the leader stops."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
-from tests.support.cluster import SRC
+from tests.support.cluster import start_component, stop_process
 from tests.support.eventually import wait_until
-
-
-def start_controller_manager(server, log_path):
-    env = dict(os.environ, PYTHONPATH=str(SRC))
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "kubeling", "controller-manager", "--kubeconfig",
-                                 str(server.kubeconfig)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
 
 
 def lease_holder(server) -> str:
@@ -33,35 +21,25 @@ def pod_count(server, ns="default") -> int:
     return len(server.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.split())
 
 
-def stop(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def test_standby_takes_over_when_the_leader_stops(api_only_server, tmp_path):
     server = api_only_server
-    first = start_controller_manager(server, tmp_path / "cm1.log")
+    first = start_component(server, "controller-manager", tmp_path / "cm1.log")
     second = None
     try:
         leader = wait_until(lambda: lease_holder(server))
-        second = start_controller_manager(server, tmp_path / "cm2.log")
+        second = start_component(server, "controller-manager", tmp_path / "cm2.log")
         server.kubectl("create", "deployment", "ha", "--image=nginx", "--replicas=2")
         wait_until(lambda: pod_count(server) == 2)
         time.sleep(3)  # the standby has had time to (wrongly) act, and the leader to renew
         assert lease_holder(server) == leader
         assert pod_count(server) == 2  # one controller acted: no duplicates
 
-        stop(first)  # a clean stop releases the Lease
+        stop_process(first)  # a clean stop releases the Lease
         new_leader = wait_until(lambda: (h := lease_holder(server)) and h != leader and h, timeout=20)
         assert new_leader != leader
         server.kubectl("scale", "deployment", "ha", "--replicas=4")
         wait_until(lambda: pod_count(server) == 4)
     finally:
-        stop(first)
+        stop_process(first)
         if second is not None:
-            stop(second)
+            stop_process(second)

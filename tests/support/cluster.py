@@ -43,6 +43,7 @@ class Server:
     port: int = 0
     log_path: Path = field(default=Path())
     extra: list[str] = field(default_factory=list)  # extra `kubeling server` options
+    command: str = "server"  # or "up": the server plus a local node agent
 
     @property
     def kubeconfig(self) -> Path:
@@ -57,7 +58,7 @@ class Server:
         # A kubeconfig left by an earlier (killed) run must not be mistaken for readiness.
         self.kubeconfig.unlink(missing_ok=True)
         log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir),
+        cmd = [sys.executable, "-m", "kubeling", self.command, "--data-dir", str(self.data_dir),
                "--port", str(self.port)] + self.extra
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -105,3 +106,22 @@ class Server:
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
+
+def start_component(server: Server, component: str, log_path: Path, *extra: str) -> subprocess.Popen:
+    """A standalone `kubeling <component> --kubeconfig ...` (controller-manager, scheduler, agent)
+    against `server`, running this checkout's code; stop it with stop_process()."""
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "kubeling", component, "--kubeconfig", str(server.kubeconfig),
+                                 *extra], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -37,6 +37,8 @@ class ServerConfig:
     controllers: str = "*"  # kube-controller-manager's --controllers syntax; "" runs none
     scheduler: bool = True
     scheduler_config: str = ""  # a KubeSchedulerConfiguration file
+    agent_runtime: str = ""  # "fake": also run a local node agent (kubeling up)
+    node_name: str = ""
 
     def store(self) -> str:
         return self.store_url or f"sqlite://{self.data_dir / 'state.db'}"
@@ -89,9 +91,12 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # the real port when asked for port 0
         app[READY_KEY].append(True)
+        components = await start_components(config, store)
+        if config.agent_runtime:
+            components.append(await start_local_agent(config, store))
+        # Written last: its presence means the API answers (and, for `up`, the node takes pods).
         write_kubeconfig(kubeconfig_path, admin_kubeconfig(pki, f"https://127.0.0.1:{port}"))
         log.info("kubeling API server ready on https://%s:%d (kubeconfig %s)", config.bind, port, kubeconfig_path)
-        components = await start_components(config, store)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -125,6 +130,28 @@ async def start_components(config: ServerConfig, store: ResourceStore) -> list[t
         task = asyncio.create_task(run_scheduler(client, profiles=profiles), name="scheduler")
         components.append((task, client))
     return components
+
+
+async def start_local_agent(config: ServerConfig, store: ResourceStore) -> tuple[asyncio.Task, object]:
+    """`kubeling up`: one kubelet in the server's process, registered before the kubeconfig appears."""
+    import socket
+
+    from kubeling.client.local import LocalClient
+    from kubeling.kubelet.agent import Kubelet
+    from kubeling.kubelet.runtime.fake import FakeRuntime
+
+    client = LocalClient(store)
+    kubelet = Kubelet(client, FakeRuntime(), node_name=config.node_name or socket.gethostname().lower())
+    await kubelet.start()
+    await kubelet.wait_ready()
+
+    async def run() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await kubelet.stop()
+
+    return asyncio.create_task(run(), name="kubelet"), client
 
 
 async def stop_components(components: list[tuple[asyncio.Task, object]]) -> None:

@@ -1,0 +1,82 @@
+"""One kubelet: registers its Node, keeps the Lease fresh, and runs the pods bound to it.
+
+Pieces (each its own module): NodeManager (registration, heartbeats, node status),
+PodWorkers (one task per pod driving the runtime), StatusManager (pod status patches),
+ProbeManager (startup/liveness/readiness), and an informer that watches only the pods
+whose spec.nodeName is this node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from kubeling.api import registry
+from kubeling.client.base import Client
+from kubeling.client.clock import REAL, Clock
+from kubeling.client.events import EventRecorder
+from kubeling.client.informer import Informer
+from kubeling.kubelet.node import NodeManager
+from kubeling.kubelet.podworker import PodWorkers
+from kubeling.kubelet.probes import ProbeManager
+from kubeling.kubelet.runtime.base import Runtime
+from kubeling.kubelet.status import StatusManager
+
+log = logging.getLogger("kubeling.kubelet")
+
+PODS = registry.lookup("", "v1", "pods")
+
+
+def default_node_ip() -> str:
+    """The address the host's name resolves to, as the kubelet picks its InternalIP."""
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+class Kubelet:
+    def __init__(self, client: Client, runtime: Runtime, *, node_name: str, node_ip: str = "",
+                 clock: Clock = REAL, capacity: dict[str, str] | None = None,
+                 labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True):
+        self.client, self.runtime, self.clock = client, runtime, clock
+        self.node_name = node_name
+        self.node_ip = node_ip or default_node_ip()
+        self.recorder = EventRecorder(client, "kubelet", host=node_name, clock=clock)
+        self.node = NodeManager(client, runtime, node_name=node_name, node_ip=self.node_ip, labels=labels,
+                                capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder)
+        self.status = StatusManager(client, clock)
+        self.probes = ProbeManager(runtime, clock)
+        self.pods = PodWorkers(runtime, client, self.status, self.probes, node_name=node_name,
+                               node_ip=self.node_ip, clock=clock, recorder=self.recorder)
+        # Simulated nodes share one pods informer (kubelet/sim.py) instead of one watch each.
+        self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}", clock=clock) \
+            if watch_pods else None
+        if self.informer is not None:
+            self.informer.add_handler(on_add=self.pods.update, on_update=lambda _old, new: self.pods.update(new),
+                                      on_delete=self.pods.delete)
+        self._node_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        await self.node.register()
+        self._node_task = asyncio.create_task(self.node.run(), name=f"node-{self.node_name}")
+        if self.informer is not None:
+            await self.informer.start()
+        log.info("kubelet %s running (%s runtime, node IP %s)", self.node_name, self.runtime.name, self.node_ip)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        if self.informer is not None:
+            await self.informer.wait_synced(timeout)
+
+    async def stop(self) -> None:
+        if self._node_task is not None:
+            self._node_task.cancel()
+            await asyncio.gather(self._node_task, return_exceptions=True)
+        if self.informer is not None:
+            await self.informer.stop()
+        await self.pods.close()
+        await self.probes.close()
+        await self.recorder.close()
+        await self.runtime.close()

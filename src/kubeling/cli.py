@@ -71,8 +71,10 @@ def _agent(args: argparse.Namespace) -> int:
         import asyncio
 
         client = RestClient.from_kubeconfig(args.kubeconfig)
+        conn = client.connection
+        ca = conn.ca_data or (Path(conn.ca_file).read_bytes() if conn.ca_file else None)
         kubelet = Kubelet(client, runtime, node_name=args.node_name or socket.gethostname().lower(),
-                          node_ip=args.node_ip or "")
+                          node_ip=args.node_ip or "", kubelet_port=args.kubelet_port, client_ca_pem=ca)
         try:
             await kubelet.start()
             await asyncio.Event().wait()
@@ -170,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the hostname's address)")
     agent.add_argument("--runtime", default="fake", choices=("fake", "cri"), help="container runtime")
     agent.add_argument("--data-dir", default=None, help="the agent's state directory")
+    agent.add_argument("--kubelet-port", type=int, default=10250, help="HTTPS port for logs (0 picks a free one)")
     agent.set_defaults(func=_agent)
 
     sim = sub.add_parser("sim", help="run N simulated nodes (fake runtime) in one process, like kwok")

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kubeling.api import errors, registry
-from kubeling.apiserver import admission
+from kubeling.apiserver import admission, podlogs
 from kubeling.apiserver.app import READY_KEY, build_app
 from kubeling.apiserver.certs import Pki, ensure_pki
 from kubeling.apiserver.kubeconfig import admin_kubeconfig, write_kubeconfig
@@ -84,6 +84,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         store = ResourceStore(backend, cache)
         await bootstrap(store)
         app = build_app(store, pki.token())
+        podlogs.configure(app, pki)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, config.bind, config.port, ssl_context=tls_context(pki), backlog=1024,
@@ -141,7 +142,8 @@ async def start_local_agent(config: ServerConfig, store: ResourceStore) -> tuple
     from kubeling.kubelet.runtime.fake import FakeRuntime
 
     client = LocalClient(store)
-    kubelet = Kubelet(client, FakeRuntime(), node_name=config.node_name or socket.gethostname().lower())
+    kubelet = Kubelet(client, FakeRuntime(), node_name=config.node_name or socket.gethostname().lower(),
+                      kubelet_port=0, client_ca_pem=Pki(config.data_dir / "pki").ca_cert.read_bytes())
     await kubelet.start()
     await kubelet.wait_ready()
 

@@ -21,6 +21,7 @@ from kubeling.kubelet.node import NodeManager
 from kubeling.kubelet.podworker import PodWorkers
 from kubeling.kubelet.probes import ProbeManager
 from kubeling.kubelet.runtime.base import Runtime
+from kubeling.kubelet.server import KubeletServer, self_signed_cert, serving_context
 from kubeling.kubelet.status import StatusManager
 
 log = logging.getLogger("kubeling.kubelet")
@@ -39,7 +40,8 @@ def default_node_ip() -> str:
 class Kubelet:
     def __init__(self, client: Client, runtime: Runtime, *, node_name: str, node_ip: str = "",
                  clock: Clock = REAL, capacity: dict[str, str] | None = None,
-                 labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True):
+                 labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True,
+                 client_ca_pem: bytes | None = None):
         self.client, self.runtime, self.clock = client, runtime, clock
         self.node_name = node_name
         self.node_ip = node_ip or default_node_ip()
@@ -57,9 +59,24 @@ class Kubelet:
             self.informer.add_handler(on_add=self.pods.update, on_update=lambda _old, new: self.pods.update(new),
                                       on_delete=self.pods.delete)
         self._node_task: asyncio.Task | None = None
+        # The HTTPS endpoint the API server proxies `kubectl logs` to; it trusts the cluster CA.
+        self.server = None
+        if client_ca_pem:
+            cert, key = self_signed_cert(node_name, [self.node_ip])
+            self.server = KubeletServer(runtime, self._pod, port=kubelet_port, host=self.node_ip,
+                                        ssl_context=serving_context(cert, key, client_ca_pem))
+
+    def _pod(self, namespace: str, name: str):
+        for pod in self.informer.indexer.list() if self.informer is not None else []:
+            md = pod["metadata"]
+            if md.get("namespace") == namespace and md.get("name") == name:
+                return pod
+        return None
 
     async def start(self) -> None:
         await self.runtime.start()
+        if self.server is not None:
+            self.node.kubelet_port = await self.server.start()
         await self.node.register()
         self._node_task = asyncio.create_task(self.node.run(), name=f"node-{self.node_name}")
         if self.informer is not None:
@@ -76,6 +93,8 @@ class Kubelet:
             await asyncio.gather(self._node_task, return_exceptions=True)
         if self.informer is not None:
             await self.informer.stop()
+        if self.server is not None:
+            await self.server.stop()
         await self.pods.close()
         await self.probes.close()
         await self.recorder.close()

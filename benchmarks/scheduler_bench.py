@@ -345,7 +345,7 @@ def algorithm(nodes: int, count: int) -> AlgoRun:
 
 
 # Methods Framework.schedule() calls (the rest run in the binding cycle or on failure only).
-TIMED_METHODS = ("pre_filter", "filter", "pre_score", "score", "normalize_score")
+TIMED_METHODS = ("pre_filter", "filter", "filter_nodes", "pre_score", "score", "score_nodes", "normalize_score")
 
 
 @dataclass

@@ -294,6 +294,7 @@ class Cache:
                 added[name] = clone
             else:
                 _overwrite(existing, clone)
+                snapshot.mark_dirty(name)
         if self._nodes:
             snapshot.generation = self._nodes[next(reversed(self._nodes))].info.generation
         if added or self._tree_changed or len(snapshot) != self._tree.num_nodes:

@@ -7,6 +7,7 @@ framework (scheduler/runtime.py) calls every enabled plugin at each point, in pr
 
 from __future__ import annotations
 
+import copy as _copy
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,14 @@ def skip() -> Status:
 
 class CycleState(dict):
     """Data plugins share within one scheduling cycle (PreFilter -> Filter, PreScore -> Score)."""
+
+    def clone(self) -> CycleState:
+        """A copy whose entries can be changed without touching this one (entries that
+        plugins change in place, such as PreFilter extension state, provide clone())."""
+        copied = CycleState()
+        for key, value in self.items():
+            copied[key] = value.clone() if hasattr(value, "clone") else _copy.deepcopy(value)
+        return copied
 
 
 # ---- resources ----------------------------------------------------------------------------------
@@ -216,6 +225,11 @@ class NodeInfo:
     allocatable: Resources = field(default_factory=Resources)
     used_ports: set[tuple[str, str, int]] = field(default_factory=set)  # (hostIP, protocol, port)
     generation: int = 0
+    # A plain attribute, not a property: the framework reads it for every node of every cycle.
+    name: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.name = _node_name(self.node)
 
     @classmethod
     def of(cls, node: Obj) -> NodeInfo:
@@ -223,12 +237,9 @@ class NodeInfo:
         info.set_node(node)
         return info
 
-    @property
-    def name(self) -> str:
-        return (self.node.get("metadata") or {}).get("name", "")
-
     def set_node(self, node: Obj) -> None:
         self.node = node
+        self.name = _node_name(node)
         self.allocatable = Resources.from_list((node.get("status") or {}).get("allocatable"))
 
     def add_pod(self, info: PodInfo) -> None:
@@ -249,6 +260,10 @@ class NodeInfo:
     def clone(self) -> NodeInfo:
         return NodeInfo(self.node, dict(self.pods), self.requested.copy(), self.non_zero_requested.copy(),
                         self.allocatable.copy(), set(self.used_ports), self.generation)
+
+
+def _node_name(node: Obj) -> str:
+    return (node.get("metadata") or {}).get("name", "")
 
 
 def host_ports(pod: Obj) -> set[tuple[str, str, int]]:
@@ -284,10 +299,18 @@ class Plugin:
     # Each extension point the plugin does not override is skipped by the framework.
     # def pre_filter(self, state, pod) -> tuple[PreFilterResult | None, Status]
     # def filter(self, state, pod, node_info) -> Status
+    # def filter_nodes(self, state, pod, nodes: list[NodeInfo]) -> list[Status | None]
+    #     optional batch form of filter (None: the node passes); the framework prefers it when
+    #     filtering snapshot nodes. It must agree with filter() node by node and have no side
+    #     effects, since the framework may evaluate a few nodes past the end of the search.
     # async def post_filter(self, state, pod, statuses: dict[str, Status]) -> tuple[str | None, Status]
     # def pre_score(self, state, pod, nodes: list[NodeInfo]) -> Status
     # def score(self, state, pod, node_info) -> tuple[int, Status]
+    # def score_nodes(self, state, pod, nodes: list[NodeInfo]) -> list[int]
+    #     optional batch form of score, preferred by the framework (same values as score()).
     # def normalize_score(self, state, pod, scores: dict[str, int]) -> Status
+    # def normalize_score_array(self, state, pod, scores: np.ndarray) -> np.ndarray
+    #     optional batch form of normalize_score, over the scores in node order.
     # async def reserve(self, state, pod, node_name) -> Status ; def unreserve(self, state, pod, node_name)
     # async def permit(self, state, pod, node_name) -> tuple[Status, float]
     # async def pre_bind / bind / post_bind(self, state, pod, node_name)
@@ -302,6 +325,12 @@ class Snapshot:
         self.node_infos: list[NodeInfo] = list(node_infos or [])
         self._by_name = {n.name: n for n in self.node_infos}
         self.generation = 0  # the cache generation this snapshot reflects
+        # For indexes derived from the snapshot (scheduler/node_table.py): `layout` changes
+        # when the list is replaced; `dirty` names the NodeInfos the cache overwrote in place
+        # since the index last looked. Only a cache-managed snapshot (generation > 0) keeps them.
+        self.layout = 0
+        self.dirty: set[str] = set()
+        self.table: Any = None
 
     def get(self, name: str) -> NodeInfo | None:
         return self._by_name.get(name)
@@ -309,6 +338,11 @@ class Snapshot:
     def set(self, node_infos: list[NodeInfo]) -> None:
         self.node_infos = node_infos
         self._by_name = {n.name: n for n in node_infos}
+        self.layout += 1
+        self.dirty.clear()
+
+    def mark_dirty(self, name: str) -> None:
+        self.dirty.add(name)
 
     def __len__(self) -> int:
         return len(self.node_infos)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,6 +237,10 @@ class Nominator:
 
     def pods_for_node(self, node_name: str) -> list[PodInfo]:
         return list(self._by_node.get(node_name, {}).values())
+
+    def node_names(self) -> Collection[str]:
+        """The nodes some pod is nominated to (a live view)."""
+        return self._by_node.keys()
 
 
 def _status_nomination(pod: Obj) -> str:
@@ -526,6 +530,9 @@ class SchedulingQueue:
 
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
         return self.nominator.pods_for_node(node_name)
+
+    def nominated_node_names(self) -> Collection[str]:
+        return self.nominator.node_names()
 
     # ---- inspection -----------------------------------------------------------------------------
 

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kubeling.scheduler import framework as fw
+from kubeling.scheduler import node_table
 from kubeling.scheduler.framework import Code, CycleState, NodeInfo, Obj, Status
 
 NO_NODES_AVAILABLE = "no nodes available to schedule pods"
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE = 5
 DEFAULT_PERCENTAGE_BASE = 50  # the adaptive default: 50% - nodes/125, at least 5%
+# The smallest chunk of nodes handed to batch filters (a search needing fewer feasible nodes
+# still filters this many when every plugin is a batch one: NumPy's cost is per call).
+MIN_FILTER_CHUNK = 64
 PRE_FILTER_NARROWED = "__pre_filter_narrowed__"  # CycleState key: plugins whose PreFilterResult named nodes
 
 
@@ -98,6 +105,11 @@ class Framework:
         self.rng = rng or random.Random()
         self._next_start = 0
         self.nominator = None  # set by the scheduler: the queue's nominated pods
+        # Set by the scheduler with `nominator`: the names of nodes with nominated pods, so
+        # cycles skip the per-node lookup when there are none (None: look at every node).
+        self.nominated_node_names: Callable[[], Collection[str]] | None = None
+        # False: call every plugin node by node (the reference the batch forms must agree with).
+        self.batch = True
 
     def plugins(self, point: str) -> list[fw.Plugin]:
         return self.points.get(point, [])
@@ -148,7 +160,7 @@ class Framework:
         counted in (so preemptors keep the room they made), and without them."""
         nominated = self._nominated_higher_priority(pod, node_info.name)
         if nominated:
-            state2 = CycleState(state)
+            state2 = state.clone()
             info2 = node_info.clone()
             for pinfo in nominated:
                 info2.add_pod(pinfo)
@@ -203,6 +215,11 @@ class Framework:
         return None, last
 
     def run_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> dict[str, int]:
+        """Each node's weighted total over the Score plugins."""
+        return dict(zip([n.name for n in nodes], self._score_totals(state, pod, nodes).tolist(), strict=True))
+
+    def _score_totals(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> np.ndarray:
+        """run_score's totals in the order of `nodes`."""
         skipped = set()
         for p in self.plugins("preScore"):
             status = p.pre_score(state, pod, nodes)
@@ -210,23 +227,33 @@ class Framework:
                 skipped.add(p.name)
             elif not status.ok:
                 raise RuntimeError(f"PreScore {p.name}: {status.message()}")
-        totals = {n.name: 0 for n in nodes}
+        names: list[str] | None = None
+        totals = np.zeros(len(nodes), dtype=np.int64)
         for p in self.plugins("score"):
             if p.name in skipped:
                 continue
-            scores = {}
-            for n in nodes:
-                value, status = p.score(state, pod, n)
-                if not status.ok:
-                    raise RuntimeError(f"Score {p.name}: {status.message()}")
-                scores[n.name] = value
-            normalize = getattr(p, "normalize_score", None)
-            if normalize is not None:
-                normalize(state, pod, scores)
-            weight = self.weights.get(p.name, 1)
-            for name, value in scores.items():
-                totals[name] += value * weight
+            batch = getattr(p, "score_nodes", None) if self.batch else None
+            scores = batch(state, pod, nodes) if batch is not None else self._score_each(p, state, pod, nodes)
+            normalize_array = getattr(p, "normalize_score_array", None) if self.batch else None
+            if normalize_array is not None:
+                scores = normalize_array(state, pod, np.asarray(scores, dtype=np.int64))
+            elif (normalize := getattr(p, "normalize_score", None)) is not None:
+                names = names or [n.name for n in nodes]
+                by_name = dict(zip(names, np.asarray(scores).tolist(), strict=True))
+                normalize(state, pod, by_name)
+                scores = [by_name[name] for name in names]
+            totals += np.asarray(scores, dtype=np.int64) * self.weights.get(p.name, 1)
         return totals
+
+    @staticmethod
+    def _score_each(p: fw.Plugin, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int]:
+        scores = []
+        for n in nodes:
+            value, status = p.score(state, pod, n)
+            if status.code != Code.SUCCESS:
+                raise RuntimeError(f"Score {p.name}: {status.message()}")
+            scores.append(value)
+        return scores
 
     # ---- the algorithm ---------------------------------------------------------------------------
 
@@ -240,9 +267,8 @@ class Framework:
             raise FitError(pod, len(nodes), diagnosis)
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, len(diagnosis.node_statuses) + 1, 1)
-        totals = self.run_score(state, pod, feasible)
-        return ScheduleResult(self._select_host(totals), len(diagnosis.node_statuses) + len(feasible),
-                              len(feasible))
+        best = self._select_index(self._score_totals(state, pod, feasible))
+        return ScheduleResult(feasible[best].name, len(diagnosis.node_statuses) + len(feasible), len(feasible))
 
     def _find_feasible(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> tuple[list[NodeInfo], Diagnosis]:
         diagnosis = Diagnosis()
@@ -257,22 +283,16 @@ class Framework:
             return [], diagnosis
         candidates = nodes if allowed is None else [n for n in nodes if n.name in allowed]
         wanted = num_feasible_nodes_to_find(len(candidates), self.percentage_of_nodes_to_score)
-        feasible: list[NodeInfo] = []
         count = len(candidates)
         start = self._next_start % count if count else 0
-        checked = 0
-        for i in range(count):
-            node = candidates[(start + i) % count]
-            checked += 1
-            status = self.run_filter_with_nominated_pods(state, pod, node)
-            if status.ok:
-                feasible.append(node)
-                if len(feasible) >= wanted:
-                    break
-            else:
-                diagnosis.node_statuses[node.name] = status
-                if status.plugin:
-                    diagnosis.unschedulable_plugins.add(status.plugin)
+        order = candidates[start:] + candidates[:start] if start else candidates
+        filters = self._active_filters(state)
+        table = self._table_for(filters) if allowed is None and nodes is self.handle.snapshot.node_infos else None
+        order_rows = (np.arange(count) + start) % count if table is not None else None
+        feasible_at, checked = self._search(state, pod, order, order_rows, table, wanted, filters, diagnosis)
+        feasible = [order[i] for i in feasible_at]
+        if table is not None:
+            feasible = table.node_list(feasible, order_rows[feasible_at])
         # The next pod's search starts where this one stopped, so every node gets its turn.
         self._next_start = (start + checked) % count if count else 0
         if allowed is not None:
@@ -284,16 +304,128 @@ class Framework:
                         f"node(s) didn't satisfy plugin(s) [{' '.join(narrowed)}]", resolvable=False)
         return feasible, diagnosis
 
+    def _search(self, state: CycleState, pod: Obj, order: list[NodeInfo], order_rows: np.ndarray | None,
+                table: node_table.NodeTable | None, wanted: int, filters: list[fw.Plugin],
+                diagnosis: Diagnosis) -> tuple[list[int], int]:
+        """Filter `order` from its start until `wanted` nodes pass, a chunk at a time: (positions
+        of the feasible nodes, how many nodes the search took), as a node-by-node search."""
+        nominated = self._nominated_nodes()
+        # Batch plugins are side-effect free, so a chunk may run past the end of the search
+        # (results beyond it are dropped); per-node plugins see exactly the nodes a one-by-one
+        # search would, in the same order.
+        overshoot = self.batch and not nominated and all(hasattr(p, "filter_nodes") for p in filters)
+        feasible_at: list[int] = []
+        checked, count = 0, len(order)
+        while checked < count and len(feasible_at) < wanted:
+            need = wanted - len(feasible_at)
+            end = checked + (max(need, MIN_FILTER_CHUNK) if overshoot else need)
+            chunk = order[checked:end]
+            if table is not None and order_rows is not None:
+                chunk = table.node_list(chunk, order_rows[checked:end])
+            statuses = self._filter_chunk(state, pod, chunk, filters, nominated)
+            if not any(statuses):  # every node passed
+                take = min(len(chunk), need)
+                feasible_at.extend(range(checked, checked + take))
+                checked += take
+                continue
+            for status in statuses:
+                if status is None:
+                    feasible_at.append(checked)
+                    checked += 1
+                    if len(feasible_at) >= wanted:
+                        break
+                else:
+                    diagnosis.node_statuses[order[checked].name] = status
+                    checked += 1
+                    if status.plugin:
+                        diagnosis.unschedulable_plugins.add(status.plugin)
+        return feasible_at, checked
+
+    def _table_for(self, filters: list[fw.Plugin]) -> node_table.NodeTable | None:
+        """The snapshot's node table, when batch plugins will read it this cycle."""
+        if not self.batch or not any(hasattr(p, "filter_nodes") or hasattr(p, "score_nodes")
+                                     for p in filters + self.plugins("score")):
+            return None
+        return node_table.of(self.handle.snapshot)
+
+    def _active_filters(self, state: CycleState) -> list[fw.Plugin]:
+        skipped = state.get("__skip_filter__", ())
+        return [p for p in self.plugins("filter") if p.name not in skipped]
+
+    def _nominated_nodes(self) -> Collection[str] | None:
+        """Names of the nodes some pod is nominated to; None when unknown (check each node)."""
+        if self.nominator is None:
+            return ()
+        return self.nominated_node_names() if self.nominated_node_names is not None else None
+
+    def _filter_chunk(self, state: CycleState, pod: Obj, chunk: list[NodeInfo], filters: list[fw.Plugin],
+                      nominated: Collection[str] | None) -> list[Status | None]:
+        """Each node's first rejecting Status in plugin order, None for the nodes that pass: plugin
+        by plugin over the nodes still passing (batch plugins in one call)."""
+        results: list[Status | None] = [None] * len(chunk)
+        if nominated is None:
+            alone = range(len(chunk))
+        else:
+            alone = [i for i, n in enumerate(chunk) if n.name in nominated] if nominated else []
+        for i in alone:  # nodes with nominated pods are filtered twice (with and without them)
+            status = self.run_filter_with_nominated_pods(state, pod, chunk[i])
+            results[i] = None if status.ok else status
+        if alone:
+            lone = set(alone)
+            passing: Sequence[int] = [i for i in range(len(chunk)) if i not in lone]
+        else:
+            passing = range(len(chunk))
+        for p in filters:
+            if not passing:
+                break
+            nodes = chunk if len(passing) == len(chunk) else self._subset(chunk, passing)
+            batch = getattr(p, "filter_nodes", None) if self.batch else None
+            if batch is not None:
+                statuses = batch(state, pod, nodes)
+                if not any(statuses):
+                    continue  # all passed
+            else:
+                statuses = [p.filter(state, pod, n) for n in nodes]
+            still = []
+            for i, status in zip(passing, statuses, strict=True):
+                if status is None or status.code == Code.SUCCESS:
+                    still.append(i)
+                else:
+                    status.plugin = status.plugin or p.name
+                    results[i] = status
+            passing = still
+        return results
+
+    @staticmethod
+    def _subset(chunk: list[NodeInfo], positions: Sequence[int]) -> list[NodeInfo]:
+        nodes = [chunk[i] for i in positions]
+        if isinstance(chunk, node_table.NodeList):
+            return chunk.table.node_list(nodes, chunk.rows[list(positions)])
+        return nodes
+
     def _select_host(self, totals: dict[str, int]) -> str:
-        """The highest total; ties broken uniformly at random (reservoir sampling)."""
-        best, best_score, seen = "", -1, 0
-        for name, score in totals.items():
-            if score > best_score:
-                best, best_score, seen = name, score, 1
-            elif score == best_score:
+        """The name with the highest total; ties broken as _select_index does."""
+        names = list(totals)
+        best = self._select_index(np.fromiter(totals.values(), dtype=np.int64, count=len(names)))
+        return names[best] if best >= 0 else ""
+
+    def _select_index(self, scores: np.ndarray) -> int:
+        """The position of the highest score (-1 if none reaches -1, which no plugin gives); ties
+        broken uniformly at random by reservoir sampling, as kube-scheduler's selectHost does:
+        one draw per node tying with the best so far."""
+        # Only the nodes that beat or tie the best score before them matter.
+        before = np.maximum.accumulate(np.concatenate(([-1], scores[:-1]))) if len(scores) else scores
+        beats = scores > before
+        at = np.flatnonzero(beats | (scores == before))
+        below = _rand_below(self.rng)
+        best, seen = -1, 0
+        for i, new in zip(at.tolist(), beats[at].tolist(), strict=True):
+            if new:
+                best, seen = i, 1
+            else:
                 seen += 1
-                if self.rng.randrange(seen) == 0:
-                    best = name
+                if below(seen) == 0:
+                    best = i
         return best
 
     # ---- binding cycle ---------------------------------------------------------------------------
@@ -352,3 +484,23 @@ def plugins_for(points: dict[str, list[Any]]) -> list[Any]:
                 seen.add(id(p))
                 out.append(p)
     return out
+
+
+def _rand_below(rng: random.Random) -> Callable[[int], int]:
+    """rng.randrange(n) for n > 0, the same draws made faster: for a plain random.Random,
+    randrange(n) is _randbelow_with_getrandbits(n), done here inline on getrandbits (the
+    tie-break makes one draw per tying node, hundreds per pod)."""
+    cls = type(rng)
+    if cls.randrange is not random.Random.randrange or \
+            getattr(cls, "_randbelow", None) is not getattr(random.Random, "_randbelow_with_getrandbits", False):
+        return rng.randrange
+    getrandbits = rng.getrandbits
+
+    def below(n: int) -> int:
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+    return below

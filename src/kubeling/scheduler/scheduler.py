@@ -10,7 +10,6 @@ FailedScheduling event saying why, node by node, in Kubernetes' words.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import random
 import socket
@@ -61,6 +60,7 @@ class Scheduler:
             framework = build_framework(cfg, handle, rng)
             handle.framework = framework
             framework.nominator = self.queue.nominated_pods_for_node
+            framework.nominated_node_names = self.queue.nominated_node_names
             self.frameworks[cfg.scheduler_name] = framework
         self.queue.set_plugin_events(self._plugin_events())
         self.factory = InformerFactory(client, clock=clock)
@@ -140,8 +140,9 @@ class Scheduler:
                     e.diagnosis.post_filter_msg = status.message()
             await self._failed(qpi, e.message(), "Unschedulable", e.diagnosis.unschedulable_plugins, nominated)
             return
-        assumed = copy.deepcopy(pod)
-        assumed["spec"]["nodeName"] = result.node
+        # Informer objects are never changed in place, so only the changed level is copied
+        # (a deep copy of every pod was a visible share of each cycle).
+        assumed = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": result.node}}
         self.cache.assume_pod(assumed)
         status = await framework.run_reserve(state, assumed, result.node)
         if status.ok:

@@ -404,8 +404,10 @@ def test_affinity_index_follows_cache_generations():
     n3 = snap.get("n3")
     n3.add_pod(PodInfo.of(blocker))
     n3.generation, snap.generation = 4, 4
+    snap.mark_dirty("n3")  # as Cache.update_snapshot does for a NodeInfo it overwrites
     assert pl.index.nodes(snap)[0][0] is n3
     assert filter_all(pl, p) == {"n1": OK, "n2": OK, "n3": EXISTING}
     n3.remove_pod(blocker["metadata"]["uid"])
     n3.generation, snap.generation = 5, 5
+    snap.mark_dirty("n3")
     assert pl.pre_filter(CycleState(), p)[1].code == Code.SKIP

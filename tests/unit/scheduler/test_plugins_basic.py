@@ -100,7 +100,10 @@ def run_filter(plugin, p: dict, ni: NodeInfo) -> fw.Status:
 def run_scores(plugin, p: dict, infos: list[NodeInfo]) -> dict[str, int]:
     state = CycleState()
     if hasattr(plugin, "pre_score"):
-        assert plugin.pre_score(state, p, infos).ok
+        status = plugin.pre_score(state, p, infos)
+        if status.code == Code.SKIP:  # the framework leaves the plugin out: it adds 0 everywhere
+            return {ni.name: 0 for ni in infos}
+        assert status.ok
     scores = {}
     for ni in infos:
         value, status = plugin.score(state, p, ni)

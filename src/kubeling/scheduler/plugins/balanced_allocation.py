@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from kubeling.scheduler import framework
 from kubeling.scheduler.framework import CycleState, NodeInfo, Obj, Plugin, Status
+from kubeling.scheduler.plugins import resource_batch as rb
 from kubeling.scheduler.plugins import resource_scoring as rs
 from kubeling.scheduler.registry import register
 
@@ -37,6 +40,12 @@ class NodeResourcesBalancedAllocation(Plugin):
         if requests is None:
             requests = self.scorer.pod_requests(pod)
         return self.scorer.score(node_info, requests)
+
+    def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int] | np.ndarray:
+        requests = state.get(PRE_SCORE_KEY)
+        if requests is None:
+            requests = self.scorer.pod_requests(pod)
+        return rb.score_nodes(self.handle.snapshot, self.scorer, rb.balanced, nodes, requests)
 
     def events_to_register(self) -> list[str]:
         return []  # a score plugin never rejects a pod

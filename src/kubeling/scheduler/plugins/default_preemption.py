@@ -12,7 +12,6 @@ PodDisruptionBudgets are not modelled yet: no victim ever counts as violating on
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import logging
 import random
@@ -175,10 +174,7 @@ def fit_error_message(num_all_nodes: int, node_statuses: dict[str, Status], abse
 def clone_state(state: CycleState) -> CycleState:
     """A copy the dry run of one node may change freely (CycleState.Clone): entries that know
     how to clone themselves do so, others are deep-copied."""
-    copied = CycleState()
-    for key, value in state.items():
-        copied[key] = value.clone() if hasattr(value, "clone") else copy.deepcopy(value)
-    return copied
+    return state.clone()
 
 
 def _as_error(status: Status) -> Status:

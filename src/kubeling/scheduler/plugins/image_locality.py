@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kubeling.scheduler import framework
+from kubeling.scheduler import framework, node_table
 from kubeling.scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo, Obj, Plugin, Status
 from kubeling.scheduler.registry import register
 
@@ -113,7 +113,9 @@ class ImageLocality(Plugin):
         return summary
 
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
-        state[PRE_SCORE_KEY] = pod_images(pod)
+        names = state[PRE_SCORE_KEY] = pod_images(pod)
+        if not node_table.of(self.handle.snapshot).any_image(names):
+            return framework.skip()  # no node holds any of them: every score would be 0
         return framework.SUCCESS
 
     def score(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> tuple[int, Status]:

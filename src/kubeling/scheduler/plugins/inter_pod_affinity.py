@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubeling.api.selectors import LabelSelector
+from kubeling.scheduler import node_table
 from kubeling.scheduler.framework import (
     MAX_NODE_SCORE,
     SUCCESS,
@@ -149,7 +150,8 @@ class AffinityIndex:
             return self._last_result
         out = []
         entries = self._entries
-        for info in snapshot:
+        # Only the nodes the snapshot's table lists as holding pods with affinity.
+        for info in node_table.of(snapshot).affinity_infos():
             gen = info.generation
             entry = entries.get(id(info))
             # Generation 0 is a NodeInfo built outside the cache: always look again.

@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubeling.scheduler import framework
+import numpy as np
+
+from kubeling.scheduler import framework, node_table
 from kubeling.scheduler.framework import CycleState, NodeInfo, Obj, Plugin, PreFilterResult, Resources, Status
+from kubeling.scheduler.plugins import resource_batch as rb
 from kubeling.scheduler.plugins import resource_scoring as rs
 from kubeling.scheduler.registry import register
 
@@ -82,6 +85,7 @@ class NodeResourcesFit(Plugin):
         self.ignored_groups = frozenset(groups)
         resources, scorer = rs.strategy_scorer(self.args.get("scoringStrategy"))
         self.scorer = rs.ResourceAllocationScorer(resources, scorer)
+        self.batch_scorer = rb.strategy_scorer(self.args.get("scoringStrategy"))
 
     def _request(self, state: CycleState, pod: Obj) -> Resources:
         request = state.get(PRE_FILTER_KEY)
@@ -97,9 +101,47 @@ class NodeResourcesFit(Plugin):
             return framework.unschedulable(*(m.reason for m in missing))
         return framework.SUCCESS
 
+    def filter_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[Status | None]:
+        """filter() over many snapshot nodes at once, from the snapshot's resource columns."""
+        request = self._request(state, pod)
+        table = node_table.of(self.handle.snapshot)
+        rows = table.rows(nodes) if table.safe and rb.fits_int64(request) else None
+        if rows is None:
+            return [None if (s := self.filter(state, pod, n)).ok else s for n in nodes]
+        c = table.cols
+        checks = [(REASON_TOO_MANY_PODS, c["num_pods"][rows] + 1 > c["alloc_pods"][rows])]
+        for name, want, alloc, used in ((framework.CPU, request.milli_cpu, "alloc_cpu", "req_cpu"),
+                                        (framework.MEMORY, request.memory, "alloc_mem", "req_mem"),
+                                        (framework.EPHEMERAL, request.ephemeral_storage, "alloc_eph", "req_eph")):
+            if want > 0:
+                checks.append((f"Insufficient {name}", want > c[alloc][rows] - c[used][rows]))
+        for name in sorted(request.scalar):
+            want = request.scalar[name]
+            if want == 0 or not rs.is_scalar_resource_name(name) or self._ignored(name):
+                continue
+            alloc, used = table.scalar(name)
+            checks.append((f"Insufficient {name}", want > alloc[rows] - used[rows]))
+        if not table.safe:  # a scalar column just read holds a too large value
+            return [None if (s := self.filter(state, pod, n)).ok else s for n in nodes]
+        failed = np.logical_or.reduce([fails for _, fails in checks])
+        out: list[Status | None] = [None] * len(nodes)
+        for i in np.flatnonzero(failed).tolist():
+            out[i] = framework.unschedulable(*(reason for reason, fails in checks if fails[i]))
+        return out
+
+    def _ignored(self, name: str) -> bool:
+        return rs.is_extended_resource_name(name) and (
+            name in self.ignored or bool(self.ignored_groups and name.split("/", 1)[0] in self.ignored_groups))
+
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
         state[PRE_SCORE_KEY] = self.scorer.pod_requests(pod)
         return framework.SUCCESS
+
+    def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int] | np.ndarray:
+        requests = state.get(PRE_SCORE_KEY)
+        if requests is None:
+            requests = self.scorer.pod_requests(pod)
+        return rb.score_nodes(self.handle.snapshot, self.scorer, self.batch_scorer, nodes, requests)
 
     def score(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> tuple[int, Status]:
         requests = state.get(PRE_SCORE_KEY)

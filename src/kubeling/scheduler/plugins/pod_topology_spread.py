@@ -354,7 +354,7 @@ class PodTopologySpread(Plugin):
     # ---- scoring ----
 
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
-        all_nodes = list(self.handle.snapshot)
+        all_nodes = self.handle.snapshot.node_infos  # read, never changed: no copy per cycle
         if not nodes or not all_nodes:
             return skip()
         # Only the system defaults let nodes without a zone label still spread by hostname.

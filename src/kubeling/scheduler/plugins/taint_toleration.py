@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from kubeling.scheduler import framework
+import numpy as np
+
+from kubeling.scheduler import framework, node_table
 from kubeling.scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo, Obj, Plugin, Status
 from kubeling.scheduler.registry import register
 
@@ -93,6 +95,21 @@ class TaintToleration(Plugin):
             return framework.SUCCESS
         return framework.unschedulable(untolerated_reason(taint), resolvable=False)
 
+    def filter_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[Status | None]:
+        out: list[Status | None] = [None] * len(nodes)
+        for i in self._tainted(nodes):  # an untainted node always passes
+            status = self.filter(state, pod, nodes[i])
+            out[i] = None if status.ok else status
+        return out
+
+    def _tainted(self, nodes: list[NodeInfo]) -> list[int]:
+        """Positions of the nodes with taints (all of them when some node is not the snapshot's)."""
+        table = node_table.of(self.handle.snapshot)
+        rows = table.rows(nodes)
+        if rows is None:
+            return list(range(len(nodes)))
+        return np.flatnonzero(table.tainted[rows]).tolist()
+
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
         state[PRE_SCORE_KEY] = _prefer_no_schedule_tolerations(pod)
         return framework.SUCCESS
@@ -105,9 +122,22 @@ class TaintToleration(Plugin):
                     if taint.get("effect") == PREFER_NO_SCHEDULE and not tolerates_taint(tolerations, taint))
         return count, framework.SUCCESS
 
+    def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int]:
+        out = [0] * len(nodes)
+        for i in self._tainted(nodes):
+            out[i], _ = self.score(state, pod, nodes[i])
+        return out
+
     def normalize_score(self, state: CycleState, pod: Obj, scores: dict[str, int]) -> Status:
         default_normalize_score(scores, reverse=True)
         return framework.SUCCESS
+
+    def normalize_score_array(self, state: CycleState, pod: Obj, scores: np.ndarray) -> np.ndarray:
+        """normalize_score over the scores in node order."""
+        highest = int(scores.max()) if len(scores) else 0
+        if highest == 0:
+            return np.full(len(scores), MAX_NODE_SCORE, dtype=np.int64)
+        return MAX_NODE_SCORE - MAX_NODE_SCORE * scores // highest
 
     def events_to_register(self) -> list[str]:
         return ["NodeAdd", "NodeTaintChange"]

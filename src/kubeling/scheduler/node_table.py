@@ -1,0 +1,202 @@
+"""Per-snapshot columns of what the batch (vectorised) plugins read for every node: allocatable
+and requested resources as NumPy arrays, a few flags (taints, cordon), the images present and
+the nodes holding pods with pod (anti-)affinity (Kubernetes keeps the latter two in its
+Snapshot: imageStates, havePodsWithAffinityNodeInfoList).
+
+The table follows its snapshot incrementally: when the cache replaced the snapshot's list
+(Snapshot.layout) every row is rebuilt; otherwise only the rows of the NodeInfos the cache
+overwrote (Snapshot.dirty). A snapshot not managed by a cache (generation 0, as in unit tests
+that build NodeInfos by hand) is re-read whole on every use.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from kubeling.scheduler.framework import NodeInfo, Snapshot
+
+# Columns kept for every node, in scheduler units (framework.Resources).
+COLUMNS = ("alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "req_cpu", "req_mem", "req_eph",
+           "nz_cpu", "nz_mem", "num_pods")
+# Beyond this the int64 arithmetic of the batch scorers (requested + a pod's request, times
+# 100) could overflow where Python's ints do not: such a table (or pod) is declined, and the
+# plugins take their per-node path. 2**56 bytes is 64 PiB.
+SAFE_LIMIT = 1 << 56
+
+
+def _row_values(info: NodeInfo) -> tuple[int, ...]:
+    a, r, nz = info.allocatable, info.requested, info.non_zero_requested
+    return (a.milli_cpu, a.memory, a.ephemeral_storage, a.allowed_pods, r.milli_cpu, r.memory,
+            r.ephemeral_storage, nz.milli_cpu, nz.memory, len(info.pods))
+
+
+def _images(info: NodeInfo) -> frozenset[str]:
+    from kubeling.scheduler.plugins.image_locality import node_images  # plugins import this module
+    if not (info.node.get("status") or {}).get("images"):
+        return frozenset()
+    return frozenset(node_images(info.node))
+
+
+def _has_affinity_pods(info: NodeInfo) -> tuple[bool, bool]:
+    """(a pod with pod affinity or anti-affinity, a pod with required anti-affinity)."""
+    any_affinity = required_anti = False
+    for p in info.pods.values():
+        affinity = (p.pod.get("spec") or {}).get("affinity")
+        if not affinity:
+            continue
+        if affinity.get("podAffinity") is not None or affinity.get("podAntiAffinity") is not None:
+            any_affinity = True
+            if ((affinity.get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")):
+                required_anti = True
+                break
+    return any_affinity, required_anti
+
+
+class NodeList(list):
+    """Snapshot NodeInfos with their table rows, so batch plugins need not look them up."""
+
+    def __init__(self, nodes: list[NodeInfo], table: NodeTable, epoch: int, rows: np.ndarray):
+        super().__init__(nodes)
+        self.table, self.epoch, self.rows = table, epoch, rows
+
+
+class NodeTable:
+    """Columns over snapshot.node_infos, row i being node_infos[i]."""
+
+    def __init__(self) -> None:
+        self.infos: list[NodeInfo] = []
+        self._row: dict[int, int] = {}  # id(NodeInfo) -> row
+        self._by_name: dict[str, int] = {}
+        self.cols: dict[str, np.ndarray] = {}
+        self._scalars: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (allocatable, requested)
+        self.safe = True
+        self.tainted = np.zeros(0, dtype=bool)
+        self.cordoned = np.zeros(0, dtype=bool)
+        self._images: list[frozenset[str]] = []
+        self.image_nodes: Counter[str] = Counter()  # image -> number of nodes holding it
+        self._affinity: dict[int, bool] = {}  # row with pods with affinity -> one has required anti-affinity
+        self._layout = -1
+        self._epoch = 0  # rebuilds so far: a NodeList's rows hold within one epoch
+
+    # ---- keeping up with the snapshot -----------------------------------------------------------
+
+    def refresh(self, snapshot: Snapshot) -> NodeTable:
+        if not snapshot.generation or snapshot.layout != self._layout or snapshot.node_infos is not self.infos:
+            self._rebuild(snapshot)
+        elif snapshot.dirty:
+            for name in snapshot.dirty:
+                row = self._by_name.get(name)
+                if row is not None:
+                    self._update_row(row)
+            snapshot.dirty.clear()
+        return self
+
+    def _rebuild(self, snapshot: Snapshot) -> None:
+        infos = snapshot.node_infos
+        self.infos = infos
+        self._layout = snapshot.layout
+        self._epoch += 1
+        snapshot.dirty.clear()
+        self._row = {id(info): i for i, info in enumerate(infos)}
+        self._by_name = {info.name: i for i, info in enumerate(infos)}
+        shape = (len(infos), len(COLUMNS))
+        try:
+            ints = np.array([_row_values(info) for info in infos], dtype=np.int64).reshape(shape)
+            self.safe = not len(infos) or int(np.abs(ints).max()) < SAFE_LIMIT
+        except OverflowError:
+            ints, self.safe = np.zeros(shape, dtype=np.int64), False
+        self.cols = {name: np.ascontiguousarray(ints[:, i]) for i, name in enumerate(COLUMNS)}
+        self._scalars = {}
+        self.tainted = np.array([bool((info.node.get("spec") or {}).get("taints")) for info in infos], dtype=bool)
+        self.cordoned = np.array([bool((info.node.get("spec") or {}).get("unschedulable")) for info in infos],
+                                 dtype=bool)
+        self._images = [_images(info) for info in infos]
+        self.image_nodes = Counter(name for names in self._images for name in names)
+        self._affinity = {}
+        for row, info in enumerate(infos):
+            self._set_affinity(row, info)
+
+    def _update_row(self, row: int) -> None:
+        info = self.infos[row]
+        values = _row_values(info)
+        if any(abs(v) >= SAFE_LIMIT for v in values):
+            self.safe = False
+        else:
+            for name, value in zip(COLUMNS, values, strict=True):
+                self.cols[name][row] = value
+        for name, (alloc, req) in self._scalars.items():
+            alloc[row], req[row] = self._scalar_values(info, name)
+        spec = info.node.get("spec") or {}
+        self.tainted[row] = bool(spec.get("taints"))
+        self.cordoned[row] = bool(spec.get("unschedulable"))
+        images = _images(info)
+        if images != self._images[row]:
+            self.image_nodes.subtract(self._images[row])
+            self.image_nodes.update(images)
+            self.image_nodes = +self.image_nodes  # drop images no node holds any more
+            self._images[row] = images
+        self._set_affinity(row, info)
+
+    def _set_affinity(self, row: int, info: NodeInfo) -> None:
+        any_affinity, required_anti = _has_affinity_pods(info) if info.pods else (False, False)
+        if any_affinity:
+            self._affinity[row] = required_anti
+        else:
+            self._affinity.pop(row, None)
+
+    def _scalar_values(self, info: NodeInfo, name: str) -> tuple[int, int]:
+        alloc, req = info.allocatable.scalar.get(name, 0), info.requested.scalar.get(name, 0)
+        if abs(alloc) >= SAFE_LIMIT or abs(req) >= SAFE_LIMIT:
+            self.safe = False
+            return 0, 0
+        return alloc, req
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def rows(self, nodes: list[NodeInfo]) -> np.ndarray | None:
+        """The rows of `nodes`, or None when one is not a NodeInfo of this snapshot (a what-if
+        clone, say): the caller then takes its per-node path. A NodeList made from this table
+        carries its rows."""
+        if isinstance(nodes, NodeList) and nodes.table is self and nodes.epoch == self._epoch:
+            return nodes.rows
+        get = self._row.get
+        out = np.fromiter((get(id(n), -1) for n in nodes), dtype=np.intp, count=len(nodes))
+        if len(out) and out.min() < 0:
+            return None
+        return out
+
+    def node_list(self, nodes: list[NodeInfo], rows: np.ndarray) -> NodeList:
+        """`nodes` (rows `rows` of this table) as a list that tells plugins its rows."""
+        return NodeList(nodes, self, self._epoch, rows)
+
+    def scalar(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(allocatable, requested) of an extended or other scalar resource, built on first use."""
+        cols = self._scalars.get(name)
+        if cols is None:
+            pairs = [self._scalar_values(info, name) for info in self.infos]
+            alloc = np.array([a for a, _ in pairs], dtype=np.int64)
+            req = np.array([r for _, r in pairs], dtype=np.int64)
+            cols = self._scalars[name] = (alloc, req)
+        return cols
+
+    def affinity_infos(self, required_anti_only: bool = False) -> list[NodeInfo]:
+        """The NodeInfos holding a pod with pod (anti-)affinity (or with required anti-affinity),
+        in snapshot order (HavePodsWithAffinityNodeInfoList and its anti-affinity sibling)."""
+        rows = sorted(self._affinity)
+        if required_anti_only:
+            return [self.infos[i] for i in rows if self._affinity[i]]
+        return [self.infos[i] for i in rows]
+
+    def any_image(self, names: Any) -> bool:
+        return any(n in self.image_nodes for n in names)
+
+
+def of(snapshot: Snapshot) -> NodeTable:
+    """The snapshot's table, brought up to date."""
+    table = snapshot.table
+    if table is None:
+        table = snapshot.table = NodeTable()
+    return table.refresh(snapshot)

@@ -41,6 +41,7 @@ SPAM_QPS = 1.0 / 300.0
 COMBINED_PREFIX = "(combined from similar events): "
 
 MAX_QUEUED_EVENTS = 1000  # client-go's broadcaster queue; beyond it events are dropped
+WRITERS = 16  # event writes in flight at once (one at a time per involved object)
 MAX_TRIES_PER_EVENT = 12
 RETRY_SLEEP = 10.0
 
@@ -330,17 +331,41 @@ class EventRecorder:
         }
 
     async def _worker(self) -> None:
+        """Take events in order; write up to WRITERS at once, but one at a time per object, so
+        an event's create always lands before the patches that count its repeats."""
         assert self._queue is not None
+        slots = asyncio.Semaphore(WRITERS)
+        locks: dict[str, list] = {}  # object key -> [lock, events pending for it]
+        in_flight: set[asyncio.Task] = set()
         while True:
             ev = await self._queue.get()
-            try:
-                if ev is None:
-                    return
-                await self._record(ev)
-            except Exception:  # a recorder must never take its component down
-                log.exception("unexpected error recording event")
-            finally:
+            if ev is None:
+                await asyncio.gather(*in_flight, return_exceptions=True)
                 self._queue.task_done()
+                return
+            involved = ev["involvedObject"]
+            key = involved.get("uid") or f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}"
+            entry = locks.setdefault(key, [asyncio.Lock(), 0])
+            entry[1] += 1
+            await slots.acquire()
+            task = asyncio.ensure_future(self._record_in_order(ev, entry, slots, locks, key))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def _record_in_order(self, ev: Obj, entry: list, slots: asyncio.Semaphore,
+                               locks: dict[str, list], key: str) -> None:
+        try:
+            async with entry[0]:
+                await self._record(ev)
+        except Exception:  # a recorder must never take its component down
+            log.exception("unexpected error recording event")
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del locks[key]
+            slots.release()
+            assert self._queue is not None
+            self._queue.task_done()
 
     async def _record(self, ev: Obj) -> None:
         result = self.correlator.correlate(ev)

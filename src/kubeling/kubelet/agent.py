@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 
 from kubeling.api import registry
@@ -41,13 +42,18 @@ class Kubelet:
     def __init__(self, client: Client, runtime: Runtime, *, node_name: str, node_ip: str = "",
                  clock: Clock = REAL, capacity: dict[str, str] | None = None,
                  labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True,
-                 client_ca_pem: bytes | None = None):
+                 client_ca_pem: bytes | None = None, rng: random.Random | None = None,
+                 heartbeat_client: Client | None = None):
+        # rng: jitter source; simulated nodes share one (a Random holds ~2.5 KB of state).
+        # heartbeat_client: for the Lease and node status only, as the kubelet's HeartbeatClient,
+        # so heartbeats never queue behind pod traffic in the client's connection pool.
         self.client, self.runtime, self.clock = client, runtime, clock
         self.node_name = node_name
         self.node_ip = node_ip or default_node_ip()
-        self.recorder = EventRecorder(client, "kubelet", host=node_name, clock=clock)
-        self.node = NodeManager(client, runtime, node_name=node_name, node_ip=self.node_ip, labels=labels,
-                                capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder)
+        self.recorder = EventRecorder(client, "kubelet", host=node_name, clock=clock, rng=rng)
+        self.node = NodeManager(heartbeat_client or client, runtime, node_name=node_name, node_ip=self.node_ip, labels=labels,
+                                capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder,
+                                rng=rng)
         self.status = StatusManager(client, clock)
         self.probes = ProbeManager(runtime, clock)
         self.pods = PodWorkers(runtime, client, self.status, self.probes, node_name=node_name,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.informer import Informer
+from kubeling.client.rest import RestClient
 from kubeling.kubelet.agent import PODS, Kubelet
 from kubeling.kubelet.runtime.fake import FakeRuntime
 
@@ -16,6 +18,18 @@ log = logging.getLogger("kubeling.sim")
 
 # A simulated node's size (configurable): what kube-scheduler's scheduler_perf nodes have.
 SIM_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+# The kubelet's HeartbeatClient times out after min(nodeStatusUpdateFrequency, lease duration).
+HEARTBEAT_TIMEOUT = 10.0
+HEARTBEAT_CONNECTIONS = 16
+
+
+def heartbeat_client_for(client: Client) -> Client | None:
+    """A second client on the same connection, with its own keep-alive pool, for every node's
+    Lease and status (None when `client` is not a RestClient: in-process tests share it)."""
+    if not isinstance(client, RestClient):
+        return None
+    return RestClient(client.connection, user_agent=f"{client.user_agent} heartbeat",
+                      max_connections=HEARTBEAT_CONNECTIONS, request_timeout=HEARTBEAT_TIMEOUT)
 
 
 def _node_of(pod: Obj) -> str:
@@ -27,13 +41,16 @@ class SimulatedNodes:
                  capacity: dict[str, str] | None = None):
         self.client, self.clock = client, clock
         self.kubelets: dict[str, Kubelet] = {}
+        rng = random.Random()  # one jitter source for every node's loops
+        self.heartbeat_client = heartbeat_client_for(client)
         for i in range(count):
             name = f"{name_prefix}{i}"
             subnet = f"10.{64 + i // 256 % 64}.{i % 256}.0/24"  # a pod CIDR per node, as node IPAM would give
             self.kubelets[name] = Kubelet(client, FakeRuntime(clock=clock, pod_cidr=subnet), node_name=name,
                                           node_ip=f"127.{1 + i // 65536 % 254}.{i // 256 % 256}.{i % 256}",
                                           clock=clock, capacity=dict(capacity or SIM_CAPACITY), watch_pods=False,
-                                          labels={"type": "kubeling-sim"})
+                                          labels={"type": "kubeling-sim"}, rng=rng,
+                                          heartbeat_client=self.heartbeat_client)
         self.informer = Informer(client, PODS, field_selector="spec.nodeName!=", clock=clock)
         self.informer.add_handler(on_add=self._update, on_update=lambda _old, new: self._update(new),
                                   on_delete=self._delete)
@@ -62,3 +79,5 @@ class SimulatedNodes:
     async def stop(self) -> None:
         await self.informer.stop()
         await asyncio.gather(*(k.stop() for k in self.kubelets.values()), return_exceptions=True)
+        if self.heartbeat_client is not None:
+            await self.heartbeat_client.close()

@@ -379,6 +379,8 @@ class NodeManager:
         return base + self.rng.random() * self.jitter * base if self.jitter else base
 
     async def _register_until_done(self) -> None:
+        if self.node_uid:
+            return  # already registered (Kubelet.start registers before running)
         backoff = 0.1
         while True:
             try:

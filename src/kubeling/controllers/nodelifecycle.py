@@ -21,6 +21,8 @@ Work items share one queue: `node:NAME` for a node's health and taints, `NAMESPA
 
 from __future__ import annotations
 
+from kubeling.api.taints import tolerates
+
 import asyncio
 import datetime as dt
 import logging
@@ -110,18 +112,6 @@ def no_execute_taints(node: Obj) -> list[Obj]:
 
 def has_taint(node: Obj, key: str, effect: str = NO_EXECUTE) -> bool:
     return any(t.get("key") == key and t.get("effect") == effect for t in (node.get("spec") or {}).get("taints") or [])
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Toleration.ToleratesTaint: an empty effect or key matches any; operator Exists ignores the value."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def matching_tolerations(taints: list[Obj], tolerations: list[Obj]) -> tuple[bool, list[tuple[Obj, Obj]]]:

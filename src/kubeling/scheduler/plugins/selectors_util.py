@@ -8,6 +8,8 @@ still count) while preferred terms and scheduler-configured terms must all parse
 
 from __future__ import annotations
 
+from kubeling.api.taints import tolerates
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,18 +181,6 @@ class RequiredNodeAffinity:
 # --- taints and tolerations --------------------------------------------------------------
 
 DO_NOT_SCHEDULE_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """v1.Toleration.ToleratesTaint: an empty effect or key tolerates all; "" means Equal."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return op == "Exists"
 
 
 def has_untolerated_taint(node: Obj, pod: Obj, effects: frozenset[str] = DO_NOT_SCHEDULE_EFFECTS) -> bool:

@@ -9,33 +9,13 @@ import numpy as np
 
 from kubeling.scheduler import framework, node_table
 from kubeling.scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo, Obj, Plugin, Status
+from kubeling.api.taints import tolerates, tolerates_taint  # noqa: F401 - re-exported for plugins
 from kubeling.scheduler.registry import register
 
 NAME = "TaintToleration"
 PRE_SCORE_KEY = "PreScore" + NAME
 
 NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE = "NoSchedule", "PreferNoSchedule", "NoExecute"
-
-
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Toleration.ToleratesTaint: an empty effect matches every effect, an empty key (with
-    Exists) every key; the operator defaults to Equal."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != (taint.get("effect") or ""):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != (taint.get("key") or ""):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerates_taint(tolerations: Iterable[Obj], taint: Obj) -> bool:
-    return any(tolerates(t, taint) for t in tolerations)
 
 
 def find_untolerated_taint(taints: Iterable[Obj], tolerations: list[Obj],

@@ -55,7 +55,7 @@ class Kubelet:
                                 capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder,
                                 rng=rng)
         self.status = StatusManager(client, clock)
-        self.probes = ProbeManager(runtime, clock)
+        self.probes = ProbeManager(runtime, clock, recorder=self.recorder)
         self.pods = PodWorkers(runtime, client, self.status, self.probes, node_name=node_name,
                                node_ip=self.node_ip, clock=clock, recorder=self.recorder)
         # Simulated nodes share one pods informer (kubelet/sim.py) instead of one watch each.

@@ -10,12 +10,29 @@ from pathlib import Path
 from kubeling import KUBERNETES_VERSION, __version__
 
 
-def _server(args: argparse.Namespace) -> int:
-    from kubeling.apiserver.server import ServerConfig, run
+def _nodeipam_settings(args: argparse.Namespace):
+    from kubeling.controllers.nodeipam import NodeIPAMSettings
 
-    return run(ServerConfig(data_dir=Path(args.data_dir).resolve(), port=args.port, bind=args.bind,
-                            store_url=args.store or "", controllers=args.controllers,
-                            scheduler=not args.disable_scheduler, scheduler_config=args.scheduler_config or ""))
+    try:
+        return NodeIPAMSettings.parse(args.cluster_cidr, args.node_cidr_mask_size)
+    except ValueError as e:
+        raise SystemExit(f"kubeling: {e}") from None
+
+
+def _server_config(args: argparse.Namespace, **extra):
+    from kubeling.apiserver.server import ServerConfig
+
+    _nodeipam_settings(args)  # fail early on a bad range
+    return ServerConfig(data_dir=Path(args.data_dir).resolve(), port=args.port, bind=args.bind,
+                        store_url=args.store or "", controllers=args.controllers,
+                        scheduler=not args.disable_scheduler, scheduler_config=args.scheduler_config or "",
+                        cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size, **extra)
+
+
+def _server(args: argparse.Namespace) -> int:
+    from kubeling.apiserver.server import run
+
+    return run(_server_config(args))
 
 
 def _controller_manager(args: argparse.Namespace) -> int:
@@ -23,11 +40,13 @@ def _controller_manager(args: argparse.Namespace) -> int:
     from kubeling.client.rest import RestClient
     from kubeling.controllers.manager import parse_controllers, run_controller_manager
 
+    ipam = _nodeipam_settings(args)
+
     async def main() -> None:
         client = RestClient.from_kubeconfig(args.kubeconfig)
         try:
             await run_controller_manager(client, leader_elect=args.leader_elect,
-                                         enabled=parse_controllers(args.controllers))
+                                         enabled=parse_controllers(args.controllers), options={"nodeipam": ipam})
         finally:
             await client.close()
 
@@ -74,7 +93,8 @@ def _agent(args: argparse.Namespace) -> int:
         conn = client.connection
         ca = conn.ca_data or (Path(conn.ca_file).read_bytes() if conn.ca_file else None)
         kubelet = Kubelet(client, runtime, node_name=args.node_name or socket.gethostname().lower(),
-                          node_ip=args.node_ip or "", kubelet_port=args.kubelet_port, client_ca_pem=ca)
+                          node_ip=args.node_ip or "", kubelet_port=args.kubelet_port, client_ca_pem=ca,
+                          root_dir=Path(args.data_dir) / "kubelet" if args.data_dir else None)
         try:
             await kubelet.start()
             await asyncio.Event().wait()
@@ -105,15 +125,12 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from kubeling.apiserver.server import ServerConfig, run
+    from kubeling.apiserver.server import run
 
     runtime = args.runtime
     if runtime == "cri":
         raise SystemExit("kubeling: the cri runtime (containerd) is not available yet; use --runtime fake")
-    return run(ServerConfig(data_dir=Path(args.data_dir).resolve(), port=args.port, bind=args.bind,
-                            store_url=args.store or "", controllers=args.controllers,
-                            scheduler=not args.disable_scheduler, scheduler_config=args.scheduler_config or "",
-                            agent_runtime=runtime, node_name=args.node_name or ""))
+    return run(_server_config(args, agent_runtime=runtime, node_name=args.node_name or ""))
 
 
 def _run_until_signal(main) -> int:
@@ -140,6 +157,27 @@ def _run_until_signal(main) -> int:
     return 0
 
 
+def _image(args: argparse.Namespace) -> int:
+    """`kubeling image import|build-busybox|build-pause`: local images, no registry needed."""
+    from kubeling.images import ImageImportError, build_busybox, build_pause, import_images
+
+    if args.image_command == "build-busybox":
+        print(build_busybox(Path(args.out), args.name))
+    elif args.image_command == "build-pause":
+        print(build_pause(Path(args.out), args.name))
+    else:
+        from kubeling.kubelet.containerd import Containerd
+
+        address = args.address or Containerd(Path(args.data_dir)).address
+        try:
+            for name in import_images(address, [Path(f) for f in args.files]):
+                print(name)
+        except ImageImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def _version(args: argparse.Namespace) -> int:
     print(f"kubeling {__version__} (Kubernetes API {KUBERNETES_VERSION})")
     return 0
@@ -153,6 +191,10 @@ def parser() -> argparse.ArgumentParser:
     server = sub.add_parser("server", help="run the API server (with the controller-manager and scheduler)")
     up = sub.add_parser("up", help="run the server and a local node agent in one process")
     for p_ in (server, up):
+        p_.add_argument("--cluster-cidr", default="10.42.0.0/16",
+                        help="IPv4 range for pod IPs; the nodeipam controller gives each node a block of it")
+        p_.add_argument("--node-cidr-mask-size", type=int, default=24,
+                        help="prefix length of each node's block of --cluster-cidr")
         p_.add_argument("--data-dir", required=True, help="where state, certificates and kubeconfig.yaml live")
         p_.add_argument("--port", type=int, default=6443, help="HTTPS port (0 picks a free one)")
         p_.add_argument("--bind", default="127.0.0.1", help="address to listen on")
@@ -193,7 +235,26 @@ def parser() -> argparse.ArgumentParser:
     cm.add_argument("--leader-elect", default=True, type=lambda v: v.lower() in ("1", "true", "yes"),
                     help="take the kube-system/kube-controller-manager Lease before acting (default true)")
     cm.add_argument("--controllers", default="*", help="'*' all, 'name' enable, '-name' disable")
+    cm.add_argument("--cluster-cidr", default="10.42.0.0/16",
+                    help="IPv4 range for pod IPs; the nodeipam controller gives each node a block of it")
+    cm.add_argument("--node-cidr-mask-size", type=int, default=24,
+                    help="prefix length of each node's block of --cluster-cidr")
     cm.set_defaults(func=_controller_manager)
+
+    image = sub.add_parser("image", help="build local images and import them into containerd")
+    image_sub = image.add_subparsers(dest="image_command", required=True)
+    imp = image_sub.add_parser("import", help="import image tarballs (OCI layout or docker-archive)")
+    imp.add_argument("files", nargs="+", metavar="FILE", help="image tarballs (.tar, .tar.gz)")
+    where = imp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="containerd socket")
+    where.add_argument("--data-dir", help="the data dir of `kubeling up|agent` whose containerd to use")
+    busybox = image_sub.add_parser("build-busybox", help="write a busybox image tarball from the static busybox")
+    busybox.add_argument("out", metavar="OUT.tar")
+    busybox.add_argument("--name", default="docker.io/library/busybox:latest", help="image reference")
+    pause = image_sub.add_parser("build-pause", help="write the pause (sandbox) image tarball")
+    pause.add_argument("out", metavar="OUT.tar")
+    pause.add_argument("--name", default="registry.k8s.io/pause:3.9", help="image reference")
+    image.set_defaults(func=_image)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=_version)

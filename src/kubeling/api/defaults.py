@@ -386,6 +386,15 @@ def _default_secret(obj: Obj) -> None:
 
 
 def _default_node(obj: Obj) -> None:
+    # v1 <-> internal conversion keeps only podCIDRs: a lone podCIDR becomes the list, and
+    # podCIDR is always read back as the list's first entry.
+    spec = _child(obj, "spec")
+    if spec is not None:
+        cidrs = spec.get("podCIDRs")
+        if not cidrs and isinstance(spec.get("podCIDR"), str) and spec["podCIDR"]:
+            spec["podCIDRs"] = [spec["podCIDR"]]
+        elif isinstance(cidrs, list) and cidrs and isinstance(cidrs[0], str):
+            spec["podCIDR"] = cidrs[0]
     status = _child(obj, "status")
     if status is not None and status.get("allocatable") is None and status.get("capacity") is not None:
         status["allocatable"] = copy.deepcopy(status["capacity"])

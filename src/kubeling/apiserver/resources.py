@@ -11,7 +11,7 @@ from aiohttp import web
 
 from kubeling.api import errors, meta, selectors, tables
 from kubeling.api.registry import ResourceType
-from kubeling.apiserver import listing, podlogs
+from kubeling.apiserver import listing, podexec, podlogs
 from kubeling.apiserver import request as req
 from kubeling.apiserver.storage import ResourceStore, WriteOptions, WriteResult
 
@@ -308,4 +308,5 @@ async def _finalize(request: web.Request, store: ResourceStore, t: req.Target) -
     return json_response(result.object)
 
 
-_SUBRESOURCES = {"scale": _scale, "binding": _binding, "finalize": _finalize, "log": podlogs.handle}
+_SUBRESOURCES = {"scale": _scale, "binding": _binding, "finalize": _finalize, "log": podlogs.handle,
+                "exec": podexec.handle}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kubeling import gctune
 from kubeling.api import errors, registry
 from kubeling.apiserver import admission, podlogs
 from kubeling.apiserver.app import READY_KEY, build_app
@@ -37,6 +38,8 @@ class ServerConfig:
     controllers: str = "*"  # kube-controller-manager's --controllers syntax; "" runs none
     scheduler: bool = True
     scheduler_config: str = ""  # a KubeSchedulerConfiguration file
+    cluster_cidr: str = "10.42.0.0/16"  # nodeipam: the range node podCIDRs are cut from
+    node_cidr_mask_size: int = 24  # nodeipam: each node's podCIDR prefix length
     agent_runtime: str = ""  # "fake": also run a local node agent (kubeling up)
     node_name: str = ""
 
@@ -83,6 +86,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         await cache.start()
         store = ResourceStore(backend, cache)
         await bootstrap(store)
+        gctune.tune_for_large_heap()  # the cache is loaded: collect less, and never rescan it
         app = build_app(store, pki.token())
         podlogs.configure(app, pki)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -120,7 +124,11 @@ async def start_components(config: ServerConfig, store: ResourceStore) -> list[t
     enabled = parse_controllers(config.controllers)
     if enabled:
         client = LocalClient(store)
-        task = asyncio.create_task(run_controller_manager(client, enabled=enabled), name="controller-manager")
+        from kubeling.controllers.nodeipam import NodeIPAMSettings
+
+        options = {"nodeipam": NodeIPAMSettings.parse(config.cluster_cidr, config.node_cidr_mask_size)}
+        task = asyncio.create_task(run_controller_manager(client, enabled=enabled, options=options),
+                                   name="controller-manager")
         components.append((task, client))
     if config.scheduler:
         from kubeling.scheduler.config import load_config
@@ -143,7 +151,8 @@ async def start_local_agent(config: ServerConfig, store: ResourceStore) -> tuple
 
     client = LocalClient(store)
     kubelet = Kubelet(client, FakeRuntime(), node_name=config.node_name or socket.gethostname().lower(),
-                      kubelet_port=0, client_ca_pem=Pki(config.data_dir / "pki").ca_cert.read_bytes())
+                      kubelet_port=0, client_ca_pem=Pki(config.data_dir / "pki").ca_cert.read_bytes(),
+                      root_dir=config.data_dir / "kubelet")
     await kubelet.start()
     await kubelet.wait_ready()
 

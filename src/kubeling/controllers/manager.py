@@ -13,6 +13,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubeling.client.base import Client
 from kubeling.client.clock import REAL, Clock
@@ -42,6 +43,7 @@ CONTROLLERS = (
     ControllerSpec("namespace", "namespace-controller", "kubeling.controllers.namespace:NamespaceController", 2),
     ControllerSpec("nodelifecycle", "node-controller",
                    "kubeling.controllers.nodelifecycle:NodeLifecycleController", 8),
+    ControllerSpec("nodeipam", "cidrAllocator", "kubeling.controllers.nodeipam:NodeIPAMController", 4),
 )
 
 
@@ -50,8 +52,10 @@ def _load(target: str) -> Callable:
     return getattr(importlib.import_module(module), cls)
 
 
-async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[str] | None = None) -> None:
-    """Run every enabled controller until cancelled."""
+async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[str] | None = None,
+                          options: dict[str, Any] | None = None) -> None:
+    """Run every enabled controller until cancelled. `options` maps a controller's name to the
+    settings object it takes (e.g. {"nodeipam": NodeIPAMSettings.parse(...)})."""
     factory = InformerFactory(client, clock=clock)
     recorders = []
     controllers = []
@@ -60,7 +64,9 @@ async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[s
             continue
         recorder = EventRecorder(client, spec.component, host=socket.gethostname(), clock=clock)
         recorders.append(recorder)
-        controllers.append(_load(spec.target)(client, factory, recorder, clock=clock, workers=spec.workers))
+        extra = {"settings": options[spec.name]} if options and spec.name in options else {}
+        controllers.append(_load(spec.target)(client, factory, recorder, clock=clock, workers=spec.workers,
+                                              **extra))
     try:
         await factory.start()
         await factory.wait_for_sync()
@@ -77,13 +83,14 @@ async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[s
 
 
 async def run_controller_manager(client: Client, *, leader_elect: bool = True, identity: str = "",
-                                 clock: Clock = REAL, enabled: set[str] | None = None) -> None:
+                                 clock: Clock = REAL, enabled: set[str] | None = None,
+                                 options: dict[str, Any] | None = None) -> None:
     """Run the controllers, only while this process holds the controller-manager Lease."""
     if not leader_elect:
-        await run_controllers(client, clock=clock, enabled=enabled)
+        await run_controllers(client, clock=clock, enabled=enabled, options=options)
         return
     await run_while_leader(client, namespace=LEASE_NAMESPACE, name=LEASE_NAME,
-                           lead=lambda: run_controllers(client, clock=clock, enabled=enabled),
+                           lead=lambda: run_controllers(client, clock=clock, enabled=enabled, options=options),
                            identity=identity, clock=clock, component="controller-manager")
 
 

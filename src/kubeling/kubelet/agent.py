@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import socket
+from pathlib import Path
 
 from kubeling.api import registry
 from kubeling.client.base import Client
@@ -24,6 +25,7 @@ from kubeling.kubelet.probes import ProbeManager
 from kubeling.kubelet.runtime.base import Runtime
 from kubeling.kubelet.server import KubeletServer, self_signed_cert, serving_context
 from kubeling.kubelet.status import StatusManager
+from kubeling.kubelet.volumes import VolumeManager
 
 log = logging.getLogger("kubeling.kubelet")
 
@@ -43,21 +45,28 @@ class Kubelet:
                  clock: Clock = REAL, capacity: dict[str, str] | None = None,
                  labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True,
                  client_ca_pem: bytes | None = None, rng: random.Random | None = None,
-                 heartbeat_client: Client | None = None):
+                 heartbeat_client: Client | None = None, root_dir: Path | None = None,
+                 on_pod_cidr=None, await_pod_cidr: bool = False):
         # rng: jitter source; simulated nodes share one (a Random holds ~2.5 KB of state).
         # heartbeat_client: for the Lease and node status only, as the kubelet's HeartbeatClient,
         # so heartbeats never queue behind pod traffic in the client's connection pool.
+        # on_pod_cidr: called with the node's podCIDR once the node IPAM controller gives it one
+        # (the CRI agent writes its CNI config then); by default the runtime's update_pod_cidr.
+        # root_dir: the kubelet's state (pods/<uid>/volumes/...), as /var/lib/kubelet; None: a
+        # temporary directory, made when a pod first needs one and removed by stop().
         self.client, self.runtime, self.clock = client, runtime, clock
         self.node_name = node_name
         self.node_ip = node_ip or default_node_ip()
         self.recorder = EventRecorder(client, "kubelet", host=node_name, clock=clock, rng=rng)
         self.node = NodeManager(heartbeat_client or client, runtime, node_name=node_name, node_ip=self.node_ip, labels=labels,
                                 capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder,
-                                rng=rng)
+                                rng=rng, on_pod_cidr=on_pod_cidr or getattr(runtime, "update_pod_cidr", None),
+                                await_pod_cidr=await_pod_cidr)
         self.status = StatusManager(client, clock)
         self.probes = ProbeManager(runtime, clock, recorder=self.recorder)
+        self.volumes = VolumeManager(client, root_dir, clock=clock)
         self.pods = PodWorkers(runtime, client, self.status, self.probes, node_name=node_name,
-                               node_ip=self.node_ip, clock=clock, recorder=self.recorder)
+                               node_ip=self.node_ip, clock=clock, recorder=self.recorder, volumes=self.volumes)
         # Simulated nodes share one pods informer (kubelet/sim.py) instead of one watch each.
         self.informer = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}", clock=clock) \
             if watch_pods else None
@@ -102,6 +111,7 @@ class Kubelet:
         if self.server is not None:
             await self.server.stop()
         await self.pods.close()
+        self.volumes.close()
         await self.probes.close()
         await self.recorder.close()
         await self.runtime.close()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import logging
 import os
 import platform
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ JITTER = 0.04  # wait.JitterUntil's factor in the kubelet's loops
 MAX_BACKOFF = 7.0  # registration and lease retries back off up to this
 MAX_IMAGES = 50  # nodeStatusMaxImages
 MAX_NAMES_PER_IMAGE = 5
+POD_CIDR_FIRST_POLL = 0.5  # awaiting a podCIDR: the Node is read again after this, doubling
 
 # Labels the kubelet owns and keeps in sync on an existing Node (updateDefaultLabels).
 LABEL_HOSTNAME = "kubernetes.io/hostname"
@@ -199,6 +202,15 @@ def _canonical(q: Any) -> Any:
 
 _MANAGED = ("capacity", "allocatable", "conditions", "addresses", "daemonEndpoints", "nodeInfo", "images")
 
+PodCIDRHook = Callable[[str], Awaitable[None] | None]
+
+
+def node_pod_cidr(node: Obj) -> str:
+    """The Node's podCIDR (the first of spec.podCIDRs, IPv4 single-stack), "" when unset."""
+    spec = node.get("spec") or {}
+    cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+    return cidrs[0] if cidrs and isinstance(cidrs[0], str) else ""
+
 
 # ---- the manager ----------------------------------------------------------------------------------
 
@@ -210,7 +222,11 @@ class NodeManager:
                  labels: dict[str, str] | None = None, capacity: dict[str, str] | None = None,
                  allocatable: dict[str, str] | None = None, clock: Clock = REAL, kubelet_port: int = 10250,
                  hostname: str | None = None, info: HostInfo | None = None, taints: list[Obj] | None = None,
-                 events: Any = None, jitter: float = JITTER, rng: random.Random | None = None):
+                 events: Any = None, jitter: float = JITTER, rng: random.Random | None = None,
+                 on_pod_cidr: PodCIDRHook | None = None, await_pod_cidr: bool = False):
+        # on_pod_cidr: called with the Node's podCIDR when first seen and on change (the kubelet's
+        # updatePodCIDR: the runtime's network config follows it); await_pod_cidr: read the Node
+        # every POD_CIDR_FIRST_POLL s, doubling, until it has one, rather than every status period.
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -230,6 +246,10 @@ class NodeManager:
         self._lease: Obj | None = None
         self._last_report = float("-inf")  # monotonic time of the last status write
         self._ready: tuple[bool, str] = (True, "")
+        self.on_pod_cidr = on_pod_cidr
+        self.await_pod_cidr = await_pod_cidr
+        self.pod_cidr = ""  # the podCIDR last applied
+        self._pod_cidr_poll = POD_CIDR_FIRST_POLL
 
     # -- what the kubelet says about itself
 
@@ -282,6 +302,7 @@ class NodeManager:
         try:
             created = await self.client.create(NODES, None, node)
             self._registered(created)
+            await self.update_pod_cidr(created)
             self._last_report = self.clock.monotonic()  # the create carried a full status
             self._record_transitions({}, created.get("status") or {})
             return created
@@ -300,11 +321,39 @@ class NodeManager:
                 meta["annotations"] = want_ann
             existing = await self.client.patch(NODES, None, self.node_name, {"metadata": meta})
         self._registered(existing)
+        await self.update_pod_cidr(existing)
         return existing
 
     def _registered(self, node: Obj) -> None:
         self.node_uid = node["metadata"].get("uid", "")
         log.info("node %s registered", self.node_name)
+
+    # -- pod CIDR
+
+    async def update_pod_cidr(self, node: Obj) -> bool:
+        """Apply the Node's podCIDR when it is new (the hook's failure is logged and retried at the
+        next read). True when applied."""
+        cidr = node_pod_cidr(node)
+        if not cidr or cidr == self.pod_cidr:
+            return False
+        if self.on_pod_cidr is not None:
+            try:
+                result = self.on_pod_cidr(cidr)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as e:
+                log.warning("node %s: failed to apply podCIDR %s: %s", self.node_name, cidr, e)
+                return False
+        log.info("node %s: podCIDR %s (was %r)", self.node_name, cidr, self.pod_cidr)
+        self.pod_cidr = cidr
+        return True
+
+    def _status_interval(self) -> float:
+        if self.await_pod_cidr and not self.pod_cidr:
+            wait = self._pod_cidr_poll
+            self._pod_cidr_poll = min(wait * 2, STATUS_UPDATE_FREQUENCY)
+            return wait
+        return self._period(STATUS_UPDATE_FREQUENCY)
 
     # -- status
 
@@ -312,6 +361,7 @@ class NodeManager:
         """Compute status over the server's Node; write it when it changed or a report is due.
         True when written."""
         node = await self.client.get(NODES, None, self.node_name)
+        await self.update_pod_cidr(node)
         current = node.get("status") or {}
         desired = await self.desired_status(current)
         old = _comparable({k: current.get(k) for k in _MANAGED if k in current})
@@ -403,7 +453,7 @@ class NodeManager:
                     await self.sync_status()
                 except Exception as e:  # retried at the next period
                     log.warning("error updating node %s status: %s", self.node_name, e)
-                next_status = now + self._period(STATUS_UPDATE_FREQUENCY)
+                next_status = now + self._status_interval()
             if now >= next_lease:
                 try:
                     await self.renew_lease()

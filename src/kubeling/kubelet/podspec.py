@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubeling.api import quantity, registry
 from kubeling.api.errors import ApiError
 from kubeling.client.base import Client, Obj
 from kubeling.kubelet.runtime.base import ContainerConfig, SandboxConfig
+
+if TYPE_CHECKING:
+    from kubeling.kubelet.volumes import PodVolumes
 
 CONFIGMAPS = registry.lookup("", "v1", "configmaps")
 SECRETS = registry.lookup("", "v1", "secrets")
@@ -77,7 +80,8 @@ def _field_ref(pod: Obj, path: str, host_ip: str, pod_ips: list[str]) -> str:
     return simple[path]
 
 
-def _resource_ref(container: Obj, ref: Obj, node_allocatable: dict[str, str]) -> str:
+def resource_field_value(container: Obj, ref: Obj, node_allocatable: dict[str, str]) -> str:
+    """A resourceFieldRef's value (env and downwardAPI volumes): ceil(amount / divisor)."""
     resource = ref.get("resource", "")
     kind, _, name = resource.partition(".")
     resources = container.get("resources") or {}
@@ -150,7 +154,7 @@ async def container_env(client: Client, pod: Obj, container: Obj, *, host_ip: st
         elif "fieldRef" in source:
             env[name] = _field_ref(pod, source["fieldRef"].get("fieldPath", ""), host_ip, pod_ips or [])
         elif "resourceFieldRef" in source:
-            env[name] = _resource_ref(container, source["resourceFieldRef"], node_allocatable or {})
+            env[name] = resource_field_value(container, source["resourceFieldRef"], node_allocatable or {})
         elif "configMapKeyRef" in source or "secretKeyRef" in source:
             secret = "secretKeyRef" in source
             value = await _key_ref(client, namespace, source["secretKeyRef" if secret else "configMapKeyRef"],
@@ -161,9 +165,11 @@ async def container_env(client: Client, pod: Obj, container: Obj, *, host_ip: st
 
 
 async def container_config(client: Client, pod: Obj, container: Obj, attempt: int, *, host_ip: str = "",
-                           pod_ips: list[str] | None = None) -> ContainerConfig:
-    """The runtime's ContainerConfig for one container of pod (command/args expanded with env)."""
+                           pod_ips: list[str] | None = None, volumes: PodVolumes | None = None) -> ContainerConfig:
+    """The runtime's ContainerConfig for one container of pod (command/args expanded with env,
+    volumeMounts turned into host paths from the pod's set-up volumes)."""
     env = await container_env(client, pod, container, host_ip=host_ip, pod_ips=pod_ips)
+    mounts = volumes.mounts(container, env) if volumes is not None else []
     md = pod["metadata"]
     labels = {"io.kubernetes.pod.name": md["name"], "io.kubernetes.pod.namespace": md.get("namespace", ""),
               "io.kubernetes.pod.uid": md["uid"], "io.kubernetes.container.name": container["name"]}
@@ -171,7 +177,7 @@ async def container_config(client: Client, pod: Obj, container: Obj, attempt: in
         name=container["name"], image=container.get("image", ""), attempt=attempt,
         command=[expand(a, env) for a in container.get("command") or ()],
         args=[expand(a, env) for a in container.get("args") or ()],
-        working_dir=container.get("workingDir", ""), env=env, labels=labels,
+        working_dir=container.get("workingDir", ""), env=env, mounts=mounts, labels=labels,
         annotations={"io.kubernetes.container.restartCount": str(attempt)},
         log_path=f"{container['name']}/{attempt}.log",
         linux={"resources": container.get("resources") or {},

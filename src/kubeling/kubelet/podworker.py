@@ -24,6 +24,7 @@ from kubeling.client.clock import REAL, Clock
 from kubeling.kubelet import podspec, status as podstatus
 from kubeling.kubelet.probes import LIVENESS, ProbeManager, container_ref
 from kubeling.kubelet.runtime.base import ContainerState, ContainerStatus, ImageInfo, Runtime, SandboxConfig
+from kubeling.kubelet.volumes import PodVolumes, VolumeManager
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ class _PodWorker:
             self.containers[c["name"]] = _Container(c, init=False)
         self.sandbox_id = ""
         self.sandbox: SandboxConfig | None = None
+        self.volumes: PodVolumes | None = None
         self.pod_ips: list[str] = []
         self.removed = False  # the pod is gone from the API
         self.terminal = False  # the pod will run nothing more
@@ -225,7 +227,7 @@ class _PodWorker:
             self.o.event(self.pod, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE)
         if self.terminal:
             await self.tear_down()
-        else:
+        elif await self._mount_volumes():
             await self._ensure_sandbox()
             await self._refresh()
             await self._step()
@@ -241,6 +243,15 @@ class _PodWorker:
             return False
         started = parse_time(self.start_time).timestamp()
         return self.o.clock.now().timestamp() - started >= deadline
+
+    async def _mount_volumes(self) -> bool:
+        """Volumes before the sandbox, as kubelet's WaitForAttachAndMount: until they are all set
+        up the pod stays in ContainerCreating, with a FailedMount event per failed attempt."""
+        volumes, errors = await self.o.volumes.mount(self.pod)
+        for message in errors:
+            self.o.event(self.pod, "Warning", "FailedMount", message)
+        self.volumes = volumes
+        return volumes is not None
 
     async def _ensure_sandbox(self) -> None:
         if self.sandbox_id:
@@ -321,7 +332,8 @@ class _PodWorker:
         attempt = c.restart_count + (1 if c.observed else 0)
         try:
             config = await podspec.container_config(self.o.client, self.pod, c.spec, attempt,
-                                                    host_ip=self.o.node_ip, pod_ips=self.pod_ips)
+                                                    host_ip=self.o.node_ip, pod_ips=self.pod_ips,
+                                                    volumes=self.volumes)
         except podspec.ConfigError as e:
             c.waiting = ("CreateContainerConfigError", str(e))
             self.o.event(ref, "Warning", "Failed", f"Error: {e}")
@@ -461,6 +473,7 @@ class _PodWorker:
             await self.o.runtime.stop_pod_sandbox(self.sandbox_id)
             await self.o.runtime.remove_pod_sandbox(self.sandbox_id)
         self.sandbox_id = ""
+        await self.o.volumes.unmount(self.uid)  # the containers using them are gone with the sandbox
         for c in self.containers.values():
             c.waiting = None
         if not self.removed:
@@ -536,8 +549,11 @@ class PodWorkers:
 
     def __init__(self, runtime: Runtime, client: Client, status_manager: podstatus.StatusManager,
                  probe_manager: ProbeManager, *, node_name: str, node_ip: str, clock: Clock | None = None,
-                 recorder: Any = None, resync: float = RESYNC):
+                 recorder: Any = None, resync: float = RESYNC, volumes: VolumeManager | None = None):
         self.runtime, self.client = runtime, client
+        # without a VolumeManager of the kubelet's, a private one on a temporary root
+        self._own_volumes = volumes is None
+        self.volumes = volumes or VolumeManager(client, clock=clock or REAL)
         self.status, self.probes = status_manager, probe_manager
         self.node_name, self.node_ip = node_name, node_ip
         self.clock = clock or REAL
@@ -607,3 +623,5 @@ class PodWorkers:
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._own_volumes:
+            self.volumes.close()

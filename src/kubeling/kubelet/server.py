@@ -1,5 +1,5 @@
-"""The kubelet's HTTPS server: container logs (what the API server's pods/log proxies to) and
-/healthz, as pkg/kubelet/server serves them.
+"""The kubelet's HTTPS server: container logs and exec (what the API server's pods/log and
+pods/exec proxy to) and /healthz, as pkg/kubelet/server serves them.
 
 Callers authenticate with a client certificate signed by the cluster CA (the API server
 presents its kubelet-client certificate). The serving certificate is self-signed, as a
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeling.api.meta import parse_time
+from kubeling.kubelet import execstream
+from kubeling.kubelet import remotecommand as rc
 from kubeling.kubelet.runtime.base import Runtime
 
 Obj = dict[str, Any]
@@ -162,6 +165,15 @@ def container_for_logs(pod: Obj, container: str, previous: bool) -> str:
     raise LogError(400, f'container "{container}" in pod "{pod_name}" is waiting to start - no logs yet')
 
 
+def running_container_id(pod: Obj, container: str) -> str:
+    """The runtime id of `container` if it runs (kubelet findContainer); the kubelet's error
+    otherwise, which kubectl shows as `unable to upgrade connection: container not found ("c")`."""
+    cs = _find_status(pod.get("status") or {}, container)
+    if cs is None or "running" not in (cs.get("state") or {}) or not cs.get("containerID"):
+        raise LogError(500, f'container not found ("{container}")')
+    return _runtime_id(cs["containerID"])
+
+
 # ---- TLS ------------------------------------------------------------------------------------------
 
 
@@ -207,7 +219,8 @@ def client_cert_authenticated(request: web.Request) -> bool:
 
 
 class KubeletServer:
-    """GET /containerLogs/{namespace}/{pod}/{container} and /healthz."""
+    """GET /containerLogs/{namespace}/{pod}/{container}, /exec/{namespace}/{pod}/{container}
+    (websocket) and /healthz."""
 
     def __init__(self, runtime: Runtime, pod_lookup: PodLookup, *, port: int = DEFAULT_PORT,
                  ssl_context: ssl.SSLContext | None = None, authenticate: Authenticator | None = None,
@@ -222,7 +235,9 @@ class KubeletServer:
         self.app = web.Application(middlewares=[self._auth])
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_logs)
+        self.app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self._exec)
         self._runner: web.AppRunner | None = None
+        self._stream_client: aiohttp.ClientSession | None = None  # to the runtime's stream server
 
     async def start(self) -> int:
         """Listen; returns the port (the real one when asked for port 0)."""
@@ -237,6 +252,9 @@ class KubeletServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._stream_client is not None:
+            await self._stream_client.close()
+            self._stream_client = None
 
     @web.middleware
     async def _auth(self, request: web.Request, handler) -> web.StreamResponse:
@@ -288,3 +306,49 @@ class KubeletServer:
                 await closer()
         await resp.write_eof()
         return resp
+
+    # ---- exec ------------------------------------------------------------------------------------
+
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        """An exec session (getExec): checked first, so a plain request learns what is wrong."""
+        ns, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))
+        if request.method not in ("GET", "POST"):
+            return web.Response(status=405, text="Method Not Allowed")
+        try:
+            opts = rc.ExecOptions.from_kubelet_query(request.query)
+            pod = await self._lookup(ns, name)
+            if pod is None:
+                raise LogError(404, "pod does not exist")
+            container_id = running_container_id(pod, container)
+        except rc.OptionsError as e:
+            return web.Response(status=400, text=str(e))
+        except LogError as e:
+            return web.Response(status=e.status, text=e.message)
+        ws = web.WebSocketResponse(protocols=rc.PROTOCOLS)
+        refusal = rc.upgrade_refusal(request, ws)
+        if refusal is not None:
+            return web.Response(status=400, text=refusal)
+        await ws.prepare(request)
+        ch = rc.Channels(ws, ws.ws_protocol or rc.V4)
+        try:
+            await ch.send(rc.lowest_writable(opts))
+            status = await self._run_exec(ch, container_id, opts)
+            if status is not None:
+                await ch.finish(status)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away mid-session
+        finally:
+            await ws.close()
+        return ws
+
+    async def _run_exec(self, ch: rc.Channels, container_id: str, opts: rc.ExecOptions) -> dict | None:
+        try:
+            url = await self.runtime.exec_url(container_id, opts.command, tty=opts.tty, stdin=opts.stdin,
+                                              stdout=opts.stdout, stderr=opts.stderr)
+        except Exception as e:  # the runtime refused (container gone, ...): the client's answer
+            return rc.internal_error(f"error executing command in container: {e}")
+        if url is None:
+            return await execstream.run_exec_sync(ch, self.runtime, container_id, opts)
+        if self._stream_client is None or self._stream_client.closed:
+            self._stream_client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        return await execstream.bridge(ch, url, self._stream_client)

@@ -136,6 +136,11 @@ class Runtime(Protocol):
              since: float | None = None, timestamps: bool = False) -> AsyncIterator[bytes]:
         """The container's log, line by line (each line ending in a newline)."""
 
+    async def exec_url(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool, stdout: bool,
+                       stderr: bool) -> str | None:
+        """The URL of the runtime's streaming server for an exec session (CRI Exec); None from a
+        runtime without one (the fake), and the kubelet then uses exec_sync."""
+
     async def probe(self, container_id: str, kind: str, probe: dict[str, Any]) -> bool | None:
         """A runtime that simulates containers answers probes itself (True/False); a real
         runtime returns None and the kubelet probes for real (exec via exec_sync, httpGet and

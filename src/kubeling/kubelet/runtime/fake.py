@@ -19,7 +19,9 @@ which wins over the pod-wide `fake.kubeling.io/<key>`. Durations are Go-style ("
                          (default: "fake container <name> started")
   readiness|liveness|startup: pass | fail | fail-after D | pass-after D
                          probe answers (default pass); "-after" counts from the container start
-  exec-exit-code: N      exit code of exec_sync (default 0); exec-stdout: TEXT its output
+  exec-exit-code: N      exit code of exec_sync (default 0); exec-stdout: TEXT its output,
+                         followed by the exec's stdin if it was given any (`kubectl exec -i`);
+                         exec-stderr: TEXT its error output
   image-pull: fail       pull_image raises ImagePullError (pod-wide only: a pull names no container)
   image-pull-delay: D    pull_image takes D
 
@@ -169,6 +171,7 @@ class Behaviour:
     probes: dict[str, ProbeRule] = field(default_factory=dict)
     exec_exit_code: int = 0
     exec_stdout: str = ""
+    exec_stderr: str = ""
 
     @classmethod
     def from_annotations(cls, annotations: dict[str, str], container: str) -> Behaviour:
@@ -204,6 +207,7 @@ class Behaviour:
             probes={k: parse(k, parse_probe, None) for k in PROBE_KINDS if get(k) is not None},
             exec_exit_code=parse("exec-exit-code", int, 0),
             exec_stdout=get("exec-stdout") or "",
+            exec_stderr=get("exec-stderr") or "",
         )
 
 
@@ -328,6 +332,17 @@ class FakeRuntime:
 
     async def start(self) -> None:
         pass
+
+    def update_pod_cidr(self, cidr: str) -> None:
+        """The node's podCIDR, as CRI's UpdateRuntimeConfig gives it: new sandboxes take their
+        addresses from it; running ones keep theirs."""
+        if ipaddress.ip_network(cidr, strict=False) == self.pool.net:
+            return
+        pool = IPPool(cidr)
+        for sb in self._sandboxes.values():  # an address still in use stays taken
+            if sb.status.ip and ipaddress.ip_address(sb.status.ip) in pool.net:
+                pool._used.add(int(ipaddress.ip_address(sb.status.ip)))
+        self.pool = pool
 
     async def close(self) -> None:
         self._closed = True  # ends log followers
@@ -542,13 +557,22 @@ class FakeRuntime:
 
     # -- exec, logs, probes
 
-    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float) -> ExecResult:
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float,
+                        stdin: bytes = b"") -> ExecResult:
+        """The annotated answer; `stdin` (the kubelet's interactive exec) is echoed after it."""
         c = self._container(container_id)
         if c.status.state != ContainerState.RUNNING:
             raise FailedPreconditionError(
                 f'container is in CONTAINER_{c.status.state.value} state')
         b = c.behaviour
-        return ExecResult(exit_code=b.exec_exit_code, stdout=b.exec_stdout.encode())
+        return ExecResult(exit_code=b.exec_exit_code, stdout=b.exec_stdout.encode() + stdin,
+                          stderr=b.exec_stderr.encode())
+
+    async def exec_url(self, container_id: str, cmd: list[str], *, tty: bool, stdin: bool, stdout: bool,
+                       stderr: bool) -> str | None:
+        """No streaming server here: None tells the kubelet to exec through exec_sync."""
+        self._container(container_id)
+        return None
 
     async def probe(self, container_id: str, kind: str, probe: dict[str, Any]) -> bool | None:
         """The answer the annotations give (default pass); a container not running fails."""

@@ -10,6 +10,7 @@ scoring. Goals are printed, never asserted.
     python benchmarks/scheduler_bench.py [--nodes 100,1000] [--pods 3000]
     python benchmarks/scheduler_bench.py --nodes 100,1000,5000 --pods 10000   # the issue's full figures
     python benchmarks/scheduler_bench.py --profile   # py-spy on the scheduler during (1), largest node count
+    python benchmarks/scheduler_bench.py --profile server   # py-spy on the server during (3) and (1)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import api_bench  # reused: the HTTPS client, the py-spy helpers
 import controller_bench  # reused: the LIST+watch helper
 import orjson
 
+from kubeling.client.cache import Indexer
 from kubeling.scheduler import framework as fw
 from kubeling.scheduler import plugins as _plugins  # noqa: F401 - registers every plugin
 from kubeling.scheduler.cache import Cache
@@ -79,13 +81,48 @@ def node(i: int) -> Obj:
 
 def pod(i: int) -> Obj:
     """A pod with small requests (scheduler_perf's pod-default, with 128Mi)."""
-    return {
+    body = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"pod-{i:06d}", "labels": {"app": "bench"}},
         "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
                                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                                                "limits": {"cpu": "100m", "memory": "128Mi"}}}]},
     }
+    if OWNER.ref is not None:
+        body["metadata"]["ownerReferences"] = [OWNER.ref]
+    return body
+
+
+# ---- --owned: pods controlled by one ReplicaSet, so PodTopologySpread's system defaults apply ----
+
+
+class OWNER:
+    """With --owned, the ownerReference every pod() carries (None: bare pods). Set per cluster,
+    since each server gives the ReplicaSet its own uid."""
+
+    enabled = False
+    ref: Obj | None = None
+    RS = "bench-rs"
+
+    @classmethod
+    def replica_set(cls, uid: str = "") -> Obj:
+        """The owner: selects the pods' labels; 0 replicas (the controllers are off anyway)."""
+        md: Obj = {"name": cls.RS, "namespace": NS, **({"uid": uid} if uid else {})}
+        return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": md,
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "bench"}},
+                         "template": {"metadata": {"labels": {"app": "bench"}},
+                                      "spec": {"containers": [{"name": "pause",
+                                                               "image": "registry.k8s.io/pause:3.10"}]}}}}
+
+    @classmethod
+    def use(cls, uid: str) -> None:
+        cls.ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": cls.RS, "uid": uid,
+                   "controller": True, "blockOwnerDeletion": True}
+
+    @classmethod
+    async def create(cls, api: api_bench.Api) -> None:
+        created = await api.request("POST", f"/apis/apps/v1/namespaces/{NS}/replicasets", cls.replica_set(), 201)
+        cls.use(orjson.loads(created)["metadata"]["uid"])
 
 
 def admitted(body: Obj, uid: int) -> Obj:
@@ -133,6 +170,8 @@ async def open_cluster(root: Path, name: str, nodes: int, pool: int) -> Cluster:
     cluster = Cluster(server, api, [])
     try:
         await controller_bench.create_namespace(api, NS)
+        if OWNER.enabled:
+            await OWNER.create(api)
         cluster.node_names = await create_all(api, "/api/v1/nodes", [node(i) for i in range(nodes)], pool)
     except BaseException:
         await cluster.stop()
@@ -256,7 +295,8 @@ async def scheduled(cluster: Cluster, n: int, concurrency: int, timeout: float,
     return await _timed(cluster, n, timeout, load, window)
 
 
-async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float) -> PodRun:
+async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float,
+                   window: Window = contextlib.nullcontext) -> PodRun:
     """(3): the same creates, each pod then bound to the next node round-robin by `concurrency`
     binders (POST pods/NAME/binding, as DefaultBinder sends it): the API work of scheduling
     with a free algorithm."""
@@ -286,7 +326,7 @@ async def baseline(cluster: Cluster, n: int, concurrency: int, timeout: float) -
         await asyncio.gather(*binders)
         return created
 
-    return await _timed(cluster, n, timeout, load)
+    return await _timed(cluster, n, timeout, load, window)
 
 
 # ---- (2) the algorithm alone ----------------------------------------------------------------------
@@ -312,6 +352,10 @@ def algorithm_setup(nodes: int, seed: int = 1) -> tuple[Cache, fw.Snapshot, Fram
         cache.add_node(node(i))
     snapshot = fw.Snapshot()
     handle = fw.Handle(snapshot)
+    if OWNER.enabled:  # the scheduler's ReplicaSet informer, holding the pods' owner
+        OWNER.use("00000000-0000-0000-0000-0000000000rs")
+        handle.listers["ReplicaSet"] = Indexer()
+        handle.listers["ReplicaSet"].upsert(OWNER.replica_set(OWNER.ref["uid"]))
     framework = build_framework(ProfileConfig(), handle, random.Random(seed))
     handle.framework = framework
     return cache, snapshot, framework
@@ -413,8 +457,8 @@ def _timer_cost(n: int = 50_000) -> float:
 # ---- profiling the scheduler process ---------------------------------------------------------------
 
 
-def profiling(pid: int, out: Path, label: str) -> Window:
-    """A window running py-spy on the scheduler (stopped with SIGINT at its end, so it writes
+def profiling(pid: int, out: Path, label: str, who: str = "scheduler") -> Window:
+    """A window running py-spy on process `pid` (stopped with SIGINT at its end, so it writes
     its file), then printing the hotspots and the share of each source file."""
 
     @contextlib.asynccontextmanager
@@ -435,7 +479,7 @@ def profiling(pid: int, out: Path, label: str) -> Window:
         out.write_text("\n".join(kept) + "\n")
         if len(kept) < len(lines):
             print(f"(dropped {len(lines) - len(kept)} malformed py-spy lines: {lines[-1][:80]!r}...)")
-        print(f"\n===== scheduler (pid {pid}) profile: {label} =====")
+        print(f"\n===== {who} (pid {pid}) profile: {label} =====")
         api_bench.summarize_profile(out)
         summarize_by_file(out)
 
@@ -481,18 +525,21 @@ class Result:
     base: PodRun
     algo: AlgoRun
     breakdown: Breakdown
-    profiled: bool
+    profiled: str  # "", "scheduler" or "server": who ran under py-spy
     log_counts: Counter[str]  # lines of interest in the scheduler's log
 
 
-async def measure_one(args: argparse.Namespace, root: Path, nodes: int, profile: bool) -> Result:
+async def measure_one(args: argparse.Namespace, root: Path, nodes: int, profile: str) -> Result:
+    """`profile`: "" for none, "scheduler" (during (1)) or "server" (during (3) and (1))."""
     pool = args.concurrency + 4  # + the watches
     name = f"n{nodes}"
 
     # The baseline's binders get their own connections, as the scheduler's RestClient has its own pool.
     base_cluster = await open_cluster(root, f"{name}-baseline", nodes, pool + args.concurrency)
     try:
-        base = await baseline(base_cluster, args.pods, args.concurrency, args.timeout)
+        window = (profiling(base_cluster.server_pid, root / f"{name}-baseline-profile.txt",
+                            f"(3) {nodes:,} nodes", "server") if profile == "server" else contextlib.nullcontext)
+        base = await baseline(base_cluster, args.pods, args.concurrency, args.timeout, window)
     finally:
         await base_cluster.stop()
 
@@ -501,8 +548,10 @@ async def measure_one(args: argparse.Namespace, root: Path, nodes: int, profile:
     try:
         cluster.scheduler = start_scheduler(cluster.server.kubeconfig, log)
         await wait_scheduler_ready(cluster.api, 60.0)
-        window = (profiling(cluster.scheduler.pid, root / f"{name}-profile.txt", f"(1) {nodes:,} nodes")
-                  if profile else contextlib.nullcontext)
+        window = contextlib.nullcontext
+        if profile:
+            pid = cluster.scheduler.pid if profile == "scheduler" else cluster.server_pid
+            window = profiling(pid, root / f"{name}-profile.txt", f"(1) {nodes:,} nodes", profile)
         sched = await scheduled(cluster, args.pods, args.concurrency, args.timeout, window)
         if cluster.scheduler.poll() is not None:
             raise RuntimeError(f"the scheduler exited with {cluster.scheduler.returncode}")
@@ -526,7 +575,7 @@ async def measure(args: argparse.Namespace, root: Path) -> list[Result]:
     out = []
     largest = max(args.nodes)
     for nodes in args.nodes:
-        out.append(await measure_one(args, root, nodes, args.profile and nodes == largest))
+        out.append(await measure_one(args, root, nodes, args.profile if nodes == largest else ""))
         print(f"... {nodes:,} nodes done ({out[-1].sched.rate:,.0f} pods/s scheduled)", file=sys.stderr)
     return out
 
@@ -541,12 +590,13 @@ def rows(args: argparse.Namespace, results: list[Result]) -> list[c.Row]:
     for r in results:
         s, b, a = r.sched, r.base, r.algo
         ratio = s.rate / b.rate if b.rate else 0.0
-        note = "  [under py-spy]" if r.profiled else ""
+        note = f"  [{r.profiled} under py-spy]" if r.profiled else ""
+        base_note = note if r.profiled == "server" else ""
         sched_cpu = s.cpu.get("scheduler", float("nan"))
         filled = [v for k, v in s.per_node.items() if k]
         out += [
             c.Row(f"{r.nodes:,} nodes, {p:,} pods, {args.concurrency} creates in flight", ""),
-            c.Row("(3) baseline: create + bind round-robin by a client, pods/s", f"{b.rate:,.0f}", "baseline",
+            c.Row(f"(3) baseline: create + bind round-robin by a client, pods/s{base_note}", f"{b.rate:,.0f}", "baseline",
                   _secs(b.seconds)),
             c.Row("    creates alone answered in", _secs(b.created), "", f"{p / b.created:,.0f} creates/s"),
             c.Row(f"(1) scheduler process, pods scheduled/s{note}", f"{s.rate:,.0f}",
@@ -610,8 +660,14 @@ def main() -> None:
     p.add_argument("--algo-pods", type=int, default=3000, help="pods timed through schedule() in (2)")
     p.add_argument("--breakdown-pods", type=int, default=500, help="pods in the per-plugin timing pass")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds (1) or (3) may take before giving up")
-    p.add_argument("--profile", action="store_true", help="py-spy on the scheduler during (1), largest node count")
+    p.add_argument("--profile", nargs="?", const="scheduler", default="", choices=("scheduler", "server"),
+                   help="py-spy, at the largest node count, on the scheduler during (1) (the default) or on "
+                        "the server during (3) and (1)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state.db, profiles)")
+    p.add_argument("--owned", action="store_true",
+                   help="pods controlled by one ReplicaSet, so PodTopologySpread's system default constraints apply")
     args = p.parse_args()
+    OWNER.enabled = args.owned
     args.nodes = [int(x) for x in args.nodes.split(",") if x]
     if args.pods > min(args.nodes) * MAX_PODS_PER_NODE:
         p.error(f"{args.pods} pods do not fit on {min(args.nodes)} nodes of {MAX_PODS_PER_NODE} pods")
@@ -620,7 +676,10 @@ def main() -> None:
     try:
         results = c.run_async(lambda: measure(args, root))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     print_breakdown(results)
     print(f"\nkubeling scheduler benchmark ({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s)\n")
     c.print_table(rows(args, results))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import heapq
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +110,9 @@ class WatchCache:
         self._resources: dict[str, _Resource] = collections.defaultdict(_Resource)
         self._history: collections.deque[CacheEvent] = collections.deque(maxlen=EVENT_HISTORY)
         self._watchers: set[Watcher] = set()
-        self._advanced = asyncio.Event()
+        # (revision, tiebreak, future) of callers waiting for the cache to reach a revision
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._tiebreak = itertools.count()
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
 
@@ -180,23 +184,42 @@ class WatchCache:
 
     def _advance(self, revision: int) -> None:
         self.revision = max(self.revision, revision)
-        self._advanced.set()
-        self._advanced = asyncio.Event()
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self.revision:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():  # a timed-out waiter's future is cancelled
+                future.set_result(None)
 
     async def wait_for(self, revision: int, timeout: float = 3.0) -> None:
-        """Wait until the cache has seen `revision` (read-your-writes for consistent reads)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.revision < revision:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise errors.ApiError(504, "Timeout", f"Too large resource version: {revision}, current: {self.revision}",
-                                      details={"causes": [{"reason": "ResourceVersionTooLarge",
-                                                           "message": "Too large resource version"}],
-                                               "retryAfterSeconds": 1})
-            try:
-                await asyncio.wait_for(self._advanced.wait(), remaining)
-            except TimeoutError:
-                pass
+        """Wait until the cache has seen `revision` (read-your-writes for consistent reads).
+
+        Every request waits here whenever the cache is a commit behind the store, so this is a
+        bare future woken by `_advance` when its revision arrives: no task, no wake-ups for
+        revisions it does not need."""
+        if self.revision >= revision:
+            return
+        future = asyncio.get_running_loop().create_future()
+        entry = (revision, next(self._tiebreak), future)
+        heapq.heappush(self._waiters, entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            raise errors.ApiError(504, "Timeout", f"Too large resource version: {revision}, current: {self.revision}",
+                                  details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                                       "message": "Too large resource version"}],
+                                           "retryAfterSeconds": 1}) from None
+        finally:
+            if future.cancelled():  # timed out, or the caller was cancelled
+                self._forget(entry)
+
+    def _forget(self, entry: tuple[int, int, asyncio.Future]) -> None:
+        """Drop a waiter that gave up (rare), so a revision that never comes holds no memory."""
+        try:
+            self._waiters.remove(entry)
+        except ValueError:
+            return
+        heapq.heapify(self._waiters)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self._resources[resource_prefix(key)].objects.get(key)

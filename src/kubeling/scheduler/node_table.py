@@ -3,6 +3,13 @@ and requested resources as NumPy arrays, a few flags (taints, cordon), the image
 the nodes holding pods with pod (anti-)affinity (Kubernetes keeps the latter two in its
 Snapshot: imageStates, havePodsWithAffinityNodeInfoList).
 
+On demand it also keeps, for the topology plugins (PodTopologySpread, InterPodAffinity), a node
+label's values as integer codes per row, and per pod predicate (a namespace and label selector,
+say) how many of each node's pods match it. Both are built on first use and then follow the
+dirty rows: the pods a row gained or lost since the table last looked are found by identity
+(the cache shares PodInfos between clones), so keeping a count costs O(changed pods), not a
+recount of every node's pods per scheduling cycle.
+
 The table follows its snapshot incrementally: when the cache replaced the snapshot's list
 (Snapshot.layout) every row is rebuilt; otherwise only the rows of the NodeInfos the cache
 overwrote (Snapshot.dirty). A snapshot not managed by a cache (generation 0, as in unit tests
@@ -11,12 +18,13 @@ that build NodeInfos by hand) is re-read whole on every use.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
 
-from kubeling.scheduler.framework import NodeInfo, Snapshot
+from kubeling.scheduler.framework import NodeInfo, Obj, PodInfo, Snapshot
 
 # Columns kept for every node, in scheduler units (framework.Resources).
 COLUMNS = ("alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "req_cpu", "req_mem", "req_eph",
@@ -25,6 +33,10 @@ COLUMNS = ("alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "req_cpu", "req_
 # 100) could overflow where Python's ints do not: such a table (or pod) is declined, and the
 # plugins take their per-node path. 2**56 bytes is 64 PiB.
 SAFE_LIMIT = 1 << 56
+# Pod-count columns kept at once; the least recently used goes first (each is one int64 per node
+# and costs a predicate call per pod that changes).
+MAX_POD_COUNTS = 128
+MISSING = -1  # the code of a node without the label
 
 
 def _row_values(info: NodeInfo) -> tuple[int, ...]:
@@ -55,6 +67,39 @@ def _has_affinity_pods(info: NodeInfo) -> tuple[bool, bool]:
     return any_affinity, required_anti
 
 
+class LabelColumn:
+    """One node label over the rows: codes[row] indexes `values` (MISSING: the node lacks it)."""
+
+    __slots__ = ("codes", "index", "key", "values")
+
+    def __init__(self, key: str, infos: list[NodeInfo]):
+        self.key = key
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+        self.codes = np.fromiter((self.code_of(info.node, key) for info in infos), dtype=np.int64,
+                                 count=len(infos))
+
+    def code(self, value: str) -> int:
+        """The code of `value`, given one if new (the codes of the rows do not change)."""
+        c = self.index.get(value)
+        if c is None:
+            c = self.index[value] = len(self.values)
+            self.values.append(value)
+        return c
+
+    def code_of(self, node: Obj, key: str) -> int:
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        value = labels.get(key)
+        return MISSING if value is None else self.code(value)
+
+
+def _pod_changes(old: dict[str, PodInfo], new: dict[str, PodInfo]) -> tuple[list[Obj], list[Obj]]:
+    """(pods gone, pods come) between two states of a node's pods; an updated pod is a new PodInfo."""
+    gone = [p.pod for uid, p in old.items() if new.get(uid) is not p]
+    come = [p.pod for uid, p in new.items() if old.get(uid) is not p]
+    return gone, come
+
+
 class NodeList(list):
     """Snapshot NodeInfos with their table rows, so batch plugins need not look them up."""
 
@@ -78,6 +123,9 @@ class NodeTable:
         self._images: list[frozenset[str]] = []
         self.image_nodes: Counter[str] = Counter()  # image -> number of nodes holding it
         self._affinity: dict[int, bool] = {}  # row with pods with affinity -> one has required anti-affinity
+        self._labels: dict[str, LabelColumn] = {}
+        self._pod_counts: OrderedDict[Hashable, tuple[Callable[[Obj], bool], np.ndarray]] = OrderedDict()
+        self._pods_seen: list[dict[str, PodInfo]] | None = None  # per row, while pod counts are kept
         self._layout = -1
         self._epoch = 0  # rebuilds so far: a NodeList's rows hold within one epoch
 
@@ -118,6 +166,10 @@ class NodeTable:
         self._affinity = {}
         for row, info in enumerate(infos):
             self._set_affinity(row, info)
+        # Rows moved: the on-demand columns are built again when next asked for.
+        self._labels = {}
+        self._pod_counts = OrderedDict()
+        self._pods_seen = None
 
     def _update_row(self, row: int) -> None:
         info = self.infos[row]
@@ -139,6 +191,18 @@ class NodeTable:
             self.image_nodes = +self.image_nodes  # drop images no node holds any more
             self._images[row] = images
         self._set_affinity(row, info)
+        for key, column in self._labels.items():
+            column.codes[row] = column.code_of(info.node, key)
+        if self._pods_seen is not None:
+            self._update_pod_counts(row, info)
+
+    def _update_pod_counts(self, row: int, info: NodeInfo) -> None:
+        gone, come = _pod_changes(self._pods_seen[row], info.pods)
+        self._pods_seen[row] = dict(info.pods)
+        if not gone and not come:
+            return
+        for matches, counts in self._pod_counts.values():
+            counts[row] += sum(1 for p in come if matches(p)) - sum(1 for p in gone if matches(p))
 
     def _set_affinity(self, row: int, info: NodeInfo) -> None:
         any_affinity, required_anti = _has_affinity_pods(info) if info.pods else (False, False)
@@ -189,6 +253,29 @@ class NodeTable:
         if required_anti_only:
             return [self.infos[i] for i in rows if self._affinity[i]]
         return [self.infos[i] for i in rows]
+
+    def labels(self, key: str) -> LabelColumn:
+        """The codes of node label `key` per row, built on first use."""
+        column = self._labels.get(key)
+        if column is None:
+            column = self._labels[key] = LabelColumn(key, self.infos)
+        return column
+
+    def pod_counts(self, key: Hashable, matches: Callable[[Obj], bool]) -> np.ndarray:
+        """Per row, how many of the node's pods `matches` accepts (int64; read-only for callers).
+        `key` names the predicate: the column is kept under it and follows the pods from then on."""
+        entry = self._pod_counts.get(key)
+        if entry is not None:
+            self._pod_counts.move_to_end(key)
+            return entry[1]
+        if self._pods_seen is None:
+            self._pods_seen = [dict(info.pods) for info in self.infos]
+        counts = np.fromiter((sum(1 for p in seen.values() if matches(p.pod)) for seen in self._pods_seen),
+                             dtype=np.int64, count=len(self.infos))
+        self._pod_counts[key] = (matches, counts)
+        if len(self._pod_counts) > MAX_POD_COUNTS:
+            self._pod_counts.popitem(last=False)
+        return counts
 
     def any_image(self, names: Any) -> bool:
         return any(n in self.image_nodes for n in names)

@@ -156,7 +156,9 @@ class SqliteBackend:
         self.keep_revisions = keep_revisions  # history kept by automatic compaction; 0 disables it
         self._readers_n = readers
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
+        # The writer thread's inbox: lists of ops, one list per event-loop iteration (see _submit).
+        self._queue: queue.SimpleQueue[list[_Op]] = queue.SimpleQueue()
+        self._pending: list[_Op] = []  # ops submitted during this loop iteration
         self._hub = WatchHub()
         self._thread: threading.Thread | None = None
         self._wconn: sqlite3.Connection | None = None
@@ -193,7 +195,8 @@ class SqliteBackend:
             return
         self._closed = True
         done = self._loop.create_future()
-        self._queue.put(_Op("stop", done))
+        self._flush()  # writes submitted just before close go first
+        self._queue.put([_Op("stop", done)])
         await done
         await asyncio.to_thread(self._thread.join)
         self._hub.close()
@@ -330,11 +333,21 @@ class SqliteBackend:
     # ------------------------------------------------------------ writes
 
     def _submit(self, op: _Op) -> asyncio.Future:
+        """Queue a write for the writer thread. The writes of one loop iteration are handed
+        over together: waking the sleeping writer thread costs a futex syscall and a GIL
+        hand-off, measured at a twentieth of the server's time when done per write."""
         if self._closed or self._loop is None:
             raise StoreError("store is closed")
         op.future = self._loop.create_future()
-        self._queue.put(op)
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(op)
         return op.future
+
+    def _flush(self) -> None:
+        if self._pending:
+            ops, self._pending = self._pending, []
+            self._queue.put(ops)
 
     async def create(self, key: str, value: bytes) -> int:
         return await self._submit(_Op("create", None, key, _as_bytes(value)))
@@ -369,12 +382,12 @@ class SqliteBackend:
 
     def _take(self, block: bool) -> list[_Op]:
         try:
-            ops = [self._queue.get() if block else self._queue.get_nowait()]
+            ops = list(self._queue.get() if block else self._queue.get_nowait())
         except queue.Empty:
             return []
         while len(ops) < MAX_BATCH and ops[-1].kind != "stop":
             try:
-                ops.append(self._queue.get_nowait())
+                ops.extend(self._queue.get_nowait())
             except queue.Empty:
                 break
         return ops

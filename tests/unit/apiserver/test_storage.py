@@ -333,3 +333,17 @@ async def test_generated_name_clash_is_retried_with_another_suffix(store, monkey
     assert (first.object["metadata"]["name"], second.object["metadata"]["name"]) == ("gen-aaaaa", "gen-bbbbb")
     e = await raises(409, "AlreadyExists", store.create(CM, "default", {"metadata": {"name": "gen-aaaaa"}}, OPTS))
     assert e.message == 'configmaps "gen-aaaaa" already exists'
+
+
+def test_copy_stored_is_a_deep_copy_and_falls_back_for_non_json_values():
+    from kubeling.apiserver.storage import copy_stored
+
+    stored = {"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": [1, 2.5, None, True]}}
+    copied = copy_stored(stored)
+    assert copied == stored
+    copied["metadata"]["labels"]["x"] = "2"
+    copied["spec"]["n"].append(3)
+    assert stored["metadata"]["labels"] == {"x": "1"} and stored["spec"]["n"] == [1, 2.5, None, True]
+    odd = {"data": {1, 2}, "raw": b"\x00"}  # not JSON: copied by copy.deepcopy
+    again = copy_stored(odd)
+    assert again == odd and again["data"] is not odd["data"]

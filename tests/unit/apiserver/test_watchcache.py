@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 
 import orjson
@@ -178,3 +179,31 @@ async def test_stop_ends_every_watch(backend):
     watcher, _ = cache.watch(CM, None)
     await cache.stop()
     assert await watcher.next(1) is None
+
+
+async def test_waiters_wake_in_revision_order_as_the_cache_advances(cache, backend):
+    start = cache.revision
+    woken: list[int] = []
+
+    async def wait(rev: int) -> None:
+        await cache.wait_for(rev)
+        woken.append(rev)
+
+    tasks = [asyncio.create_task(wait(start + n)) for n in (3, 1, 2)]
+    await asyncio.sleep(0)
+    for i in range(3):
+        await backend.create(CM + f"ns/w{i}", value(f"w{i}"))
+    await asyncio.wait_for(asyncio.gather(*tasks), 2)
+    assert woken == [start + 1, start + 2, start + 3]
+    assert cache._waiters == []
+
+
+async def test_a_waiter_that_gives_up_is_forgotten(cache, backend):
+    with pytest.raises(errors.ApiError):
+        await cache.wait_for(cache.revision + 100, timeout=0.05)
+    task = asyncio.create_task(cache.wait_for(cache.revision + 100))
+    await asyncio.sleep(0.01)
+    assert len(cache._waiters) == 1
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert cache._waiters == []

@@ -115,3 +115,55 @@ def test_numbers_too_large_for_int64_make_the_table_decline():
     assert not table.safe
     assert node_table.of(Snapshot([NodeInfo.of(node("a"))])).safe
     assert isinstance(node_table.of(Snapshot([])).cols["alloc_cpu"], np.ndarray)
+
+
+def _labelled(name: str, zone: str | None) -> dict:
+    n = node(name)
+    n["metadata"]["labels"] = {} if zone is None else {"zone": zone}
+    return n
+
+
+def _in_app(p: dict, app: str) -> dict:
+    return {**p, "metadata": {**p["metadata"], "labels": {"app": app}}}
+
+
+def test_label_codes_and_pod_counts_follow_the_cache_row_by_row():
+    rng = random.Random(4)
+    cache = Cache()
+    for i in range(15):
+        cache.add_node(_labelled(f"n{i}", rng.choice([None, "a", "b"])))
+    snap = Snapshot()
+    cache.update_snapshot(snap)
+
+    def is_web(p: dict) -> bool:
+        return ((p.get("metadata") or {}).get("labels") or {}).get("app") == "web"
+
+    def columns(table: node_table.NodeTable) -> tuple[list, list]:
+        zones = table.labels("zone")
+        return ([None if c == node_table.MISSING else zones.values[c] for c in zones.codes.tolist()],
+                table.pod_counts("web", is_web).tolist())
+
+    columns(node_table.of(snap))  # built before the changes, kept up by them
+    pods: dict[str, dict] = {}
+    confirmed: set[str] = set()
+    for step in range(300):
+        r, name = rng.random(), f"n{rng.randrange(15)}"
+        if r < 0.45:
+            p = _in_app(pod(f"p{step}", name), rng.choice(["web", "db"]))
+            cache.assume_pod(p)
+            pods[p["metadata"]["uid"]] = p
+        elif r < 0.6 and pods:
+            uid = rng.choice(sorted(pods))
+            (cache.remove_pod if uid in confirmed else cache.forget_pod)(pods.pop(uid))
+        elif r < 0.8 and pods:  # the informer confirms it, or updates it, with other labels
+            uid = rng.choice(sorted(pods))
+            new = _in_app(pods[uid], rng.choice(["web", "db"]))
+            cache.update_pod(pods[uid], new) if uid in confirmed else cache.add_pod(new)
+            confirmed.add(uid)
+            pods[uid] = new
+        else:
+            cache.update_node(_labelled(name, rng.choice([None, "a", "b", "c"])))
+        cache.update_snapshot(snap)
+        if step % 5 == 0:
+            assert columns(node_table.of(snap)) == columns(node_table.NodeTable().refresh(_unmanaged(snap)))
+    assert node_table.of(snap)._epoch == 1

@@ -162,3 +162,25 @@ def test_prefix_end(prefix, end):
 )
 def test_key_range(prefix, after, sql, params):
     assert key_range(prefix, after) == (sql, params)
+
+
+async def test_writes_of_one_loop_iteration_commit_together_and_close_waits_for_them(tmp_path):
+    store = SqliteBackend(tmp_path / "state.db")
+    await store.start()
+    commits = 0
+    commit_batch = store._commit_batch
+
+    def counting(ops):
+        nonlocal commits
+        commits += 1
+        commit_batch(ops)
+
+    store._commit_batch = counting
+    try:
+        revs = await asyncio.gather(*(store.create(f"/k/{i}", b"v") for i in range(50)))
+        assert sorted(revs) == list(range(1, 51)) and commits == 1  # one hand-over, one transaction
+        pending = asyncio.ensure_future(store.create("/k/last", b"v"))
+        await asyncio.sleep(0)  # submitted, not yet handed to the writer thread
+    finally:
+        await store.close()
+    assert pending.done() and pending.result() == 51

@@ -4,13 +4,18 @@ per topology domain (a node label such as kubernetes.io/hostname or a zone).
 Filter checks the incoming pod's required terms and the required anti-affinity of the
 pods already placed; Score adds the weights of preferred terms (both ways) and of existing
 pods' required affinity (hardPodAffinityWeight). PreFilter/PreScore count matches per
-(topology key, value) once, so Filter and Score per node are O(terms).
+(topology key, value) once, so Filter and Score per node are O(terms). The incoming pod's terms
+are matched against the placed pods through the snapshot's node table, which keeps per term the
+matching pods of every node as the cache changes (summed per domain with NumPy); with the
+framework's `batch` off the plugin walks every placed pod instead (the reference).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from kubeling.api.selectors import LabelSelector
 from kubeling.scheduler import node_table
@@ -28,6 +33,7 @@ from kubeling.scheduler.framework import (
     unschedulable,
 )
 from kubeling.scheduler.plugins.selectors_util import label_selector, labels_of, lister, namespace_of
+from kubeling.scheduler.plugins.topology_counts import present_domains
 from kubeling.scheduler.registry import register
 
 Obj = dict[str, Any]
@@ -204,6 +210,24 @@ def update_with_affinity_terms(counts: dict[TopologyPair, int], terms: list[Affi
             _update(counts, node_labels, t.topology_key, value)
 
 
+def term_counts(table: node_table.NodeTable, term: AffinityTerm) -> np.ndarray:
+    """Per row, the placed pods an incoming pod's term matches (its namespaceSelector merged)."""
+    return table.pod_counts((NAME, term), lambda pod: term.matches(pod, None))
+
+
+def all_terms_counts(table: node_table.NodeTable, terms: list[AffinityTerm]) -> np.ndarray:
+    """Per row, the placed pods matching every one of the terms."""
+    key = (NAME, "all", tuple(terms))
+    return table.pod_counts(key, lambda pod: pod_matches_all_terms(terms, pod))
+
+
+def add_domain_counts(counts: dict[TopologyPair, int], table: node_table.NodeTable, key: str,
+                      per_row: np.ndarray) -> None:
+    """Add the rows' counts per (key, value) domain, as _update does pod by pod."""
+    for value, n in present_domains(table.labels(key), None, per_row).items():
+        counts[(key, value)] = counts.get((key, value), 0) + n
+
+
 @dataclass
 class PreFilterState:
     terms: PodTerms
@@ -340,7 +364,15 @@ class InterPodAffinity(Plugin):
                                                     placed_terms.required_anti_affinity, pod, s.namespace_labels,
                                                     info.node, 1)
         # The incoming pod's own terms: every placed pod may match them.
-        if has_required:
+        if has_required and self._vectorised():
+            table = node_table.of(self.handle.snapshot)
+            if terms.required_affinity:
+                matching_all = all_terms_counts(table, terms.required_affinity)
+                for t in terms.required_affinity:
+                    add_domain_counts(s.affinity_counts, table, t.topology_key, matching_all)
+            for t in terms.required_anti_affinity:
+                add_domain_counts(s.anti_affinity_counts, table, t.topology_key, term_counts(table, t))
+        elif has_required:
             for info in self.handle.snapshot:
                 node = info.node
                 for placed in info.pods.values():
@@ -351,6 +383,10 @@ class InterPodAffinity(Plugin):
             return None, skip()
         state[_PRE_FILTER_KEY] = s
         return None, SUCCESS
+
+    def _vectorised(self) -> bool:
+        """Count from the node table, unless the framework runs plugins node by node."""
+        return getattr(getattr(self.handle, "framework", None), "batch", True)
 
     def add_pod(self, state: CycleState, pod: Obj, pod_info_to_add: PodInfo, node_info: NodeInfo) -> Status:
         return self._update_with_pod(state, pod_info_to_add, node_info, 1)
@@ -393,7 +429,16 @@ class InterPodAffinity(Plugin):
         except ValueError as e:
             return error(f"failed to parse pod: {e}")
         s = PreScoreState({}, terms, self._namespace_labels(namespace_of(pod)))
-        if has_constraints:  # every placed pod may match the incoming pod's preferred terms
+        if has_constraints and self._vectorised():
+            self._score_incoming_terms(s)
+            # Left: the terms of the placed pods that have some.
+            for info, placed_pods, _ in self.index.nodes(self.handle.snapshot):
+                node_labels = labels_of(info.node)
+                if node_labels:
+                    for _, placed_terms in placed_pods:
+                        self._process_existing_terms(s, placed_terms, node_labels, pod)
+            placed_by_node = iter(())
+        elif has_constraints:  # every placed pod may match the incoming pod's preferred terms
             placed_by_node = (
                 (info, [(p.pod, self.cache.get(p.pod)) for p in info.pods.values()]) for info in self.handle.snapshot)
         else:  # only placed pods with affinity of their own matter
@@ -409,13 +454,30 @@ class InterPodAffinity(Plugin):
         state[_PRE_SCORE_KEY] = s
         return SUCCESS
 
+    def _score_incoming_terms(self, s: PreScoreState) -> None:
+        """The incoming pod's preferred terms against every placed pod, per domain from the table."""
+        table = node_table.of(self.handle.snapshot)
+        for terms, multiplier in ((s.terms.preferred_affinity, 1), (s.terms.preferred_anti_affinity, -1)):
+            for term, weight in terms:
+                domains = present_domains(table.labels(term.topology_key), None, term_counts(table, term))
+                if not domains:
+                    continue
+                by_value = s.topology_score.setdefault(term.topology_key, {})
+                for value, n in domains.items():
+                    by_value[value] = by_value.get(value, 0) + weight * multiplier * n
+
     def _process_existing_pod(self, s: PreScoreState, existing: PodTerms, existing_pod: Obj,
                               node_labels: dict[str, str], pod: Obj) -> None:
         scores, incoming = s.topology_score, s.terms
         # The incoming pod's preferred terms against the placed pod (namespaces already merged).
         _process_terms(scores, incoming.preferred_affinity, existing_pod, None, node_labels, 1)
         _process_terms(scores, incoming.preferred_anti_affinity, existing_pod, None, node_labels, -1)
-        # The placed pod's terms against the incoming pod.
+        self._process_existing_terms(s, existing, node_labels, pod)
+
+    def _process_existing_terms(self, s: PreScoreState, existing: PodTerms, node_labels: dict[str, str],
+                                pod: Obj) -> None:
+        """The placed pod's terms against the incoming pod."""
+        scores = s.topology_score
         if self.hard_pod_affinity_weight > 0:
             for t in existing.required_affinity:
                 _process_term(scores, t, self.hard_pod_affinity_weight, pod, s.namespace_labels, node_labels, 1)

@@ -6,7 +6,10 @@ fewer matching pods for `ScheduleAnyway` constraints. Pods without constraints g
 cluster defaults (`defaultingType: System`: hostname maxSkew 3, zone maxSkew 5, both
 ScheduleAnyway) with a selector built from the Services and controller that own the pod.
 Counts per domain are computed once in PreFilter/PreScore, so per-node work is
-O(constraints).
+O(constraints). They come from the snapshot's node table (scheduler/node_table.py), which keeps
+per selector the matching pods of every node as the cache changes: a cycle sums a NumPy column
+per domain instead of walking every node's pods. With the framework's `batch` off, the plugin
+counts node by node instead (the reference the columns must agree with).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kubeling.api.selectors import LabelSelector
+from kubeling.scheduler import node_table
 from kubeling.scheduler.framework import (
     MAX_NODE_SCORE,
     SUCCESS,
@@ -39,6 +45,7 @@ from kubeling.scheduler.plugins.selectors_util import (
     merge_label_set,
     namespace_of,
 )
+from kubeling.scheduler.plugins.topology_counts import domain_sums, in_first_seen_order
 from kubeling.scheduler.registry import register
 
 Obj = dict[str, Any]
@@ -121,6 +128,35 @@ def count_matching(pods: dict[str, PodInfo], selector: LabelSelector, namespace:
     return n
 
 
+def matching_counts(table: node_table.NodeTable, selector: LabelSelector, namespace: str) -> np.ndarray:
+    """count_matching for every row of the table, from the column it keeps for the selector."""
+    if selector.empty:
+        return np.zeros(len(table.infos), dtype=np.int64)
+
+    def matches(pod: Obj) -> bool:
+        md = pod.get("metadata") or {}
+        return (not md.get("deletionTimestamp") and md.get("namespace", "") == namespace
+                and selector.matches(md.get("labels")))
+
+    return table.pod_counts((NAME, namespace, selector), matches)
+
+
+def all_present(columns: list[node_table.LabelColumn]) -> np.ndarray:
+    """The rows holding every one of the labels."""
+    return np.logical_and.reduce([c.codes != node_table.MISSING for c in columns])
+
+
+def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two row masks ANDed, None standing for every row."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a & b
+
+
+def go_round_array(x: np.ndarray) -> np.ndarray:
+    return np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5)).astype(np.int64)
+
+
 class CriticalPaths:
     """The two domains with the fewest matching pods: enough to know the global minimum
     while preemption adds and removes pods one by one."""
@@ -177,6 +213,7 @@ class PreScoreState:
     ignored_nodes: set[str] = field(default_factory=set)  # nodes missing a topology key
     tp_value_to_pod_counts: list[dict[str, int]] = field(default_factory=list)
     tp_normalizing_weight: list[float] = field(default_factory=list)
+    ignored_rows: np.ndarray | None = None  # score_nodes' nodes in ignored_nodes, for normalize_score_array
 
 
 def topology_normalizing_weight(size: int) -> float:
@@ -186,6 +223,10 @@ def topology_normalizing_weight(size: int) -> float:
 
 def score_for_count(count: int, max_skew: int, weight: float) -> float:
     # maxSkew-1 waters down differences the constraint tolerates anyway.
+    return count * weight + (max_skew - 1)
+
+
+def score_for_count_array(count: np.ndarray, max_skew: int, weight: float) -> np.ndarray:
     return count * weight + (max_skew - 1)
 
 
@@ -284,10 +325,63 @@ class PodTopologySpread(Plugin):
             return None, error(f"obtaining pod's hard topology spread constraints: {e}")
         if not constraints:
             return None, skip()
-        state[_PRE_FILTER_KEY] = self._pre_filter_state(pod, constraints)
+        make = self._pre_filter_state if self._vectorised() else self._pre_filter_state_by_node
+        state[_PRE_FILTER_KEY] = make(pod, constraints)
         return None, SUCCESS
 
+    def _vectorised(self) -> bool:
+        """Count from the node table, unless the framework runs plugins node by node."""
+        return getattr(getattr(self.handle, "framework", None), "batch", True)
+
     def _pre_filter_state(self, pod: Obj, constraints: list[Constraint]) -> PreFilterState:
+        table = node_table.of(self.handle.snapshot)
+        columns = [table.labels(c.topology_key) for c in constraints]
+        has_all = all_present(columns)
+        includes = self._include_masks(pod, constraints, table, has_all)
+        namespace = namespace_of(pod)
+        s = PreFilterState(constraints, [], [])
+        for c, column, include in zip(constraints, columns, includes, strict=True):
+            eligible = _and(has_all, include)
+            sums = domain_sums(column.codes, eligible, matching_counts(table, c.selector, namespace),
+                               len(column.values))
+            # Every eligible domain, zero or not, in the order its first node comes.
+            order = in_first_seen_order(column.codes[eligible])
+            s.tp_value_to_match_num.append({column.values[code]: int(sums[code]) for code in order})
+        for counts in s.tp_value_to_match_num:
+            paths = CriticalPaths()
+            for value, num in counts.items():
+                paths.update(value, num)
+            s.critical_paths.append(paths)
+        return s
+
+    @staticmethod
+    def _include_masks(pod: Obj, constraints: list[Constraint], table: node_table.NodeTable,
+                       rows: np.ndarray | None) -> list[np.ndarray | None]:
+        """Per constraint, the rows whose domains count under its nodeAffinityPolicy and
+        nodeTaintsPolicy (Constraint.includes_node), None for all; looked at only where `rows`."""
+        required = RequiredNodeAffinity(pod)
+        where = range(len(table.infos)) if rows is None else np.flatnonzero(rows).tolist()
+        affinity = taints = None
+        if not required.matches_everything and any(c.node_affinity_policy == HONOR for c in constraints):
+            pairs = required.node_selector_only
+            if pairs is not None:  # plain label equalities: compare label codes
+                affinity = np.ones(len(table.infos), dtype=bool)
+                for key, value in pairs.items():
+                    column = table.labels(key)
+                    affinity &= column.codes == column.index.get(value, -2)
+            else:
+                affinity = np.zeros(len(table.infos), dtype=bool)
+                for row in where:
+                    affinity[row] = required.matches(table.infos[row].node)
+        if any(c.node_taints_policy == HONOR for c in constraints):
+            taints = np.ones(len(table.infos), dtype=bool)
+            for row in where:
+                if table.tainted[row]:  # only a node with taints can have one the pod does not tolerate
+                    taints[row] = not has_untolerated_taint(table.infos[row].node, pod)
+        return [_and(affinity if c.node_affinity_policy == HONOR else None,
+                     taints if c.node_taints_policy == HONOR else None) for c in constraints]
+
+    def _pre_filter_state_by_node(self, pod: Obj, constraints: list[Constraint]) -> PreFilterState:
         s = PreFilterState(constraints, [], [{} for _ in constraints])
         required = RequiredNodeAffinity(pod)
         namespace = namespace_of(pod)
@@ -366,6 +460,9 @@ class PodTopologySpread(Plugin):
             return error(f"calculating preScoreState: {e}")
         if not constraints:
             return skip()
+        if self._vectorised():
+            state[_PRE_SCORE_KEY] = self._pre_score_state(pod, constraints, nodes, require_all)
+            return SUCCESS
         s = self._init_pre_score_state(constraints, nodes, require_all)
         required = RequiredNodeAffinity(pod)
         namespace = namespace_of(pod)
@@ -384,6 +481,58 @@ class PodTopologySpread(Plugin):
                 counts[value] += count_matching(info.pods, c.selector, namespace)
         state[_PRE_SCORE_KEY] = s
         return SUCCESS
+
+    def _pre_score_state(self, pod: Obj, constraints: list[Constraint], nodes: list[NodeInfo],
+                         require_all: bool) -> PreScoreState:
+        """The candidates' domains, then every node's matching pods summed into them."""
+        table = node_table.of(self.handle.snapshot)
+        columns = [table.labels(c.topology_key) for c in constraints]
+        has_all = all_present(columns) if require_all else None
+        rows = table.rows(nodes)
+        if rows is None:
+            s = self._init_pre_score_state(constraints, nodes, require_all)
+        else:
+            s = self._init_pre_score_state_from_rows(constraints, nodes, rows, columns, has_all)
+        includes = self._include_masks(pod, constraints, table, has_all)
+        namespace = namespace_of(pod)
+        for c, column, include, counts in zip(constraints, columns, includes, s.tp_value_to_pod_counts, strict=True):
+            if not counts:  # hostname: counted per node in Score
+                continue
+            codes = column.codes
+            if not require_all:  # a node without the label is in the "" domain
+                codes = np.where(codes == node_table.MISSING, column.code(""), codes)
+            sums = domain_sums(codes, _and(has_all, include), matching_counts(table, c.selector, namespace),
+                               len(column.values))
+            for value in counts:
+                code = column.index.get(value)
+                if code is not None:
+                    counts[value] += int(sums[code])
+        return s
+
+    @staticmethod
+    def _init_pre_score_state_from_rows(constraints: list[Constraint], nodes: list[NodeInfo], rows: np.ndarray,
+                                        columns: list[node_table.LabelColumn],
+                                        has_all: np.ndarray | None) -> PreScoreState:
+        """_init_pre_score_state from the table's label columns (`rows`: the nodes' rows)."""
+        s = PreScoreState(constraints, set(), [])
+        kept = rows
+        if has_all is not None:
+            ignored = ~has_all[rows]
+            s.ignored_nodes = {nodes[i].name for i in np.flatnonzero(ignored).tolist()}
+            kept = rows[~ignored]
+        for c, column in zip(constraints, columns, strict=True):
+            if c.topology_key == LABEL_HOSTNAME:
+                s.tp_value_to_pod_counts.append({})
+                size = len(nodes) - len(s.ignored_nodes)
+            else:
+                codes = column.codes[kept]
+                if has_all is None and (codes == node_table.MISSING).any():
+                    codes = np.where(codes == node_table.MISSING, column.code(""), codes)
+                values = column.values
+                s.tp_value_to_pod_counts.append(dict.fromkeys((values[code] for code in in_first_seen_order(codes)), 0))
+                size = len(s.tp_value_to_pod_counts[-1])
+            s.tp_normalizing_weight.append(topology_normalizing_weight(size))
+        return s
 
     @staticmethod
     def _init_pre_score_state(constraints: list[Constraint], nodes: list[NodeInfo], require_all: bool) -> PreScoreState:
@@ -422,6 +571,65 @@ class PodTopologySpread(Plugin):
                 count = s.tp_value_to_pod_counts[i].get(value, 0)
             total += score_for_count(count, c.max_skew, s.tp_normalizing_weight[i])
         return go_round(total), SUCCESS
+
+    def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> np.ndarray:
+        """score() for every node at once, from the table's columns."""
+        s: PreScoreState | None = state.get(_PRE_SCORE_KEY)
+        table = node_table.of(self.handle.snapshot) if s is not None else None
+        rows = table.rows(nodes) if table is not None else None
+        if s is None or rows is None:
+            return self._score_each(state, pod, nodes)
+        namespace = namespace_of(pod)
+        total = np.zeros(len(nodes), dtype=np.float64)
+        for i, c in enumerate(s.constraints):
+            column = table.labels(c.topology_key)
+            codes = column.codes[rows]
+            present = codes != node_table.MISSING
+            if c.topology_key == LABEL_HOSTNAME:
+                count = matching_counts(table, c.selector, namespace)[rows]
+            else:
+                by_code = np.zeros(len(column.values) + 1, dtype=np.int64)  # last: MISSING, never used
+                for value, n in s.tp_value_to_pod_counts[i].items():
+                    code = column.index.get(value)
+                    if code is not None:
+                        by_code[code] = n
+                count = by_code[codes]
+            # The per-node sum, term by term in the same float64 operations as score().
+            total += np.where(present, score_for_count_array(count, c.max_skew, s.tp_normalizing_weight[i]), 0.0)
+        scores = go_round_array(total)
+        s.ignored_rows = None
+        if s.ignored_nodes:
+            s.ignored_rows = np.fromiter((n.name in s.ignored_nodes for n in nodes), dtype=bool, count=len(nodes))
+            scores[s.ignored_rows] = 0
+        return scores
+
+    def _score_each(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> np.ndarray:
+        scores = []
+        for n in nodes:
+            value, status = self.score(state, pod, n)
+            if not status.ok:
+                raise RuntimeError(f"Score {self.name}: {status.message()}")
+            scores.append(value)
+        s: PreScoreState | None = state.get(_PRE_SCORE_KEY)
+        if s is not None:
+            s.ignored_rows = np.fromiter((n.name in s.ignored_nodes for n in nodes), dtype=bool, count=len(nodes))
+        return np.array(scores, dtype=np.int64)
+
+    def normalize_score_array(self, state: CycleState, pod: Obj, scores: np.ndarray) -> np.ndarray:
+        """normalize_score over the scores of score_nodes' nodes, in their order."""
+        s: PreScoreState | None = state.get(_PRE_SCORE_KEY)
+        if s is None:
+            return scores
+        ignored = s.ignored_rows if s.ignored_rows is not None else np.zeros(len(scores), dtype=bool)
+        valid = scores[~ignored]
+        lo = int(valid.min()) if len(valid) else 2**63 - 1
+        hi = max(int(valid.max()) if len(valid) else 0, 0)
+        if hi == 0:
+            out = np.full(len(scores), MAX_NODE_SCORE, dtype=np.int64)
+        else:
+            out = MAX_NODE_SCORE * (hi + lo - scores) // hi
+        out[ignored] = 0
+        return out
 
     def normalize_score(self, state: CycleState, pod: Obj, scores: dict[str, int]) -> Status:
         s: PreScoreState | None = state.get(_PRE_SCORE_KEY)

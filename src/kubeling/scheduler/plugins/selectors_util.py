@@ -177,6 +177,18 @@ class RequiredNodeAffinity:
             return False
         return self.node_selector is None or self.node_selector.matches(node)
 
+    @property
+    def matches_everything(self) -> bool:
+        """No nodeSelector and no required node affinity: every node matches."""
+        return self.selector is None and self.node_selector is None
+
+    @property
+    def node_selector_only(self) -> dict[str, str] | None:
+        """The spec.nodeSelector pairs when they are all there is (no required node affinity)."""
+        if self.node_selector is not None or self.selector is None:
+            return None
+        return {r.key: r.values[0] for r in self.selector.requirements}
+
 
 # --- taints and tolerations --------------------------------------------------------------
 

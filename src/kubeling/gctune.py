@@ -1,0 +1,27 @@
+"""CPython's cyclic garbage collector, set for a process that holds a large cache of objects.
+
+The API server's watch cache (and any informer cache) keeps every object of the cluster as
+plain dicts and lists: millions of containers, almost none in reference cycles, freed by
+reference counting when replaced. With CPython's default thresholds (700, 10, 10) the
+collector runs a young collection every 700 allocations (a decoded pod is ~60) and a full
+collection, scanning the whole cache, each time the heap has grown by a quarter: measured
+at a fifth of the server's time per scheduled pod with 10,000 pods cached.
+"""
+
+from __future__ import annotations
+
+import gc
+
+# Young collections every 50,000 net allocations (a few ms each): short-lived request and
+# event objects, cycles included, still die young and are collected there; far fewer
+# objects are promoted, so full collections come rarely.
+THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_for_large_heap() -> None:
+    """Raise the collector's thresholds, and freeze what is alive now (the cache as loaded at
+    start-up) so full collections no longer scan it; objects freed later by reference
+    counting still go."""
+    gc.set_threshold(*THRESHOLDS)
+    gc.collect()
+    gc.freeze()

@@ -70,36 +70,38 @@ def _scheduler(args: argparse.Namespace) -> int:
     return _run_until_signal(main)
 
 
-def _make_runtime(kind: str, data_dir: str | None):
-    if kind == "fake":
-        from kubeling.kubelet.runtime.fake import FakeRuntime
-
-        return FakeRuntime()
-    raise SystemExit("kubeling: the cri runtime (containerd) is not available yet; use --runtime fake")
-
-
 def _agent(args: argparse.Namespace) -> int:
     import socket
 
     from kubeling.client.rest import RestClient
     from kubeling.kubelet.agent import Kubelet
+    from kubeling.kubelet.runtimes import choose, open_runtime
 
-    runtime = _make_runtime(args.runtime, args.data_dir)
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else None
+    kind, why = choose(args.runtime if data_dir or args.runtime != "auto" else "fake")
+    if why:
+        print(f"kubeling: {why}", file=sys.stderr)
 
     async def main() -> None:
         import asyncio
 
+        try:
+            node_runtime = await open_runtime(kind, data_dir, endpoint=args.container_runtime_endpoint or "")
+        except (ValueError, RuntimeError) as e:
+            raise SystemExit(f"kubeling: cannot start the {kind} runtime: {e}") from None
         client = RestClient.from_kubeconfig(args.kubeconfig)
         conn = client.connection
         ca = conn.ca_data or (Path(conn.ca_file).read_bytes() if conn.ca_file else None)
-        kubelet = Kubelet(client, runtime, node_name=args.node_name or socket.gethostname().lower(),
+        kubelet = Kubelet(client, node_runtime.runtime, node_name=args.node_name or socket.gethostname().lower(),
                           node_ip=args.node_ip or "", kubelet_port=args.kubelet_port, client_ca_pem=ca,
-                          root_dir=Path(args.data_dir) / "kubelet" if args.data_dir else None)
+                          root_dir=data_dir / "kubelet" if data_dir else None,
+                          on_pod_cidr=node_runtime.on_pod_cidr, await_pod_cidr=node_runtime.await_pod_cidr)
         try:
             await kubelet.start()
             await asyncio.Event().wait()
         finally:
             await kubelet.stop()
+            await node_runtime.close()
             await client.close()
 
     return _run_until_signal(main)
@@ -126,11 +128,13 @@ def _sim(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     from kubeling.apiserver.server import run
+    from kubeling.kubelet.runtimes import choose
 
-    runtime = args.runtime
-    if runtime == "cri":
-        raise SystemExit("kubeling: the cri runtime (containerd) is not available yet; use --runtime fake")
-    return run(_server_config(args, agent_runtime=runtime, node_name=args.node_name or ""))
+    kind, why = choose(args.runtime)
+    if why:
+        print(f"kubeling: {why}", file=sys.stderr)
+    return run(_server_config(args, agent_runtime=kind, node_name=args.node_name or "",
+                              container_runtime_endpoint=args.container_runtime_endpoint or ""))
 
 
 def _run_until_signal(main) -> int:
@@ -204,15 +208,21 @@ def parser() -> argparse.ArgumentParser:
         p_.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler in-process")
         p_.add_argument("--scheduler-config", default=None, help="KubeSchedulerConfiguration file for the scheduler")
     server.set_defaults(func=_server)
-    up.add_argument("--runtime", default="fake", choices=("fake", "cri"), help="container runtime of the local node")
+    up.add_argument("--runtime", default="auto", choices=("auto", "fake", "cri"),
+                    help="container runtime of the local node (auto: cri where containerd can run, else fake)")
+    up.add_argument("--container-runtime-endpoint", default=None,
+                    help="CRI socket (unix:///...) of a runtime to use; default: run our own containerd")
     up.add_argument("--node-name", default=None, help="the local node's name (default: the hostname)")
     up.set_defaults(func=_up)
 
     agent = sub.add_parser("agent", help="run a node agent (kubelet)")
     agent.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    agent.add_argument("--container-runtime-endpoint", default=None,
+                    help="CRI socket (unix:///...) of a runtime to use; default: run our own containerd")
     agent.add_argument("--node-name", default=None, help="the node's name (default: the hostname)")
     agent.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the hostname's address)")
-    agent.add_argument("--runtime", default="fake", choices=("fake", "cri"), help="container runtime")
+    agent.add_argument("--runtime", default="auto", choices=("auto", "fake", "cri"),
+                       help="container runtime (auto: cri where containerd can run and --data-dir is given, else fake)")
     agent.add_argument("--data-dir", default=None, help="the agent's state directory")
     agent.add_argument("--kubelet-port", type=int, default=10250, help="HTTPS port for logs (0 picks a free one)")
     agent.set_defaults(func=_agent)

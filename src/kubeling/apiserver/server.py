@@ -40,7 +40,8 @@ class ServerConfig:
     scheduler_config: str = ""  # a KubeSchedulerConfiguration file
     cluster_cidr: str = "10.42.0.0/16"  # nodeipam: the range node podCIDRs are cut from
     node_cidr_mask_size: int = 24  # nodeipam: each node's podCIDR prefix length
-    agent_runtime: str = ""  # "fake": also run a local node agent (kubeling up)
+    agent_runtime: str = ""  # "fake" or "cri": also run a local node agent (kubeling up)
+    container_runtime_endpoint: str = ""  # cri: use this CRI socket instead of our own containerd
     node_name: str = ""
 
     def store(self) -> str:
@@ -147,20 +148,29 @@ async def start_local_agent(config: ServerConfig, store: ResourceStore) -> tuple
 
     from kubeling.client.local import LocalClient
     from kubeling.kubelet.agent import Kubelet
-    from kubeling.kubelet.runtime.fake import FakeRuntime
+    from kubeling.kubelet.runtimes import open_runtime
 
+    node_runtime = await open_runtime(config.agent_runtime, config.data_dir,
+                                      endpoint=config.container_runtime_endpoint)
     client = LocalClient(store)
-    kubelet = Kubelet(client, FakeRuntime(), node_name=config.node_name or socket.gethostname().lower(),
+    kubelet = Kubelet(client, node_runtime.runtime, node_name=config.node_name or socket.gethostname().lower(),
                       kubelet_port=0, client_ca_pem=Pki(config.data_dir / "pki").ca_cert.read_bytes(),
-                      root_dir=config.data_dir / "kubelet")
-    await kubelet.start()
-    await kubelet.wait_ready()
+                      root_dir=config.data_dir / "kubelet", on_pod_cidr=node_runtime.on_pod_cidr,
+                      await_pod_cidr=node_runtime.await_pod_cidr)
+    try:
+        await kubelet.start()
+        await kubelet.wait_ready()
+    except BaseException:
+        await kubelet.stop()
+        await node_runtime.close()
+        raise
 
     async def run() -> None:
         try:
             await asyncio.Event().wait()
         finally:
             await kubelet.stop()
+            await node_runtime.close()
 
     return asyncio.create_task(run(), name="kubelet"), client
 

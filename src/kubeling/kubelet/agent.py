@@ -99,8 +99,18 @@ class Kubelet:
         log.info("kubelet %s running (%s runtime, node IP %s)", self.node_name, self.runtime.name, self.node_ip)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until the node can take pods: its pods informer synced and, when the runtime's network
+        follows the podCIDR, that CIDR applied."""
+        deadline = self.clock.monotonic() + timeout
         if self.informer is not None:
             await self.informer.wait_synced(timeout)
+        while self.node.await_pod_cidr and not self.node.pod_cidr:
+            if self.clock.monotonic() > deadline:
+                raise TimeoutError(f"node {self.node_name} got no podCIDR in {timeout:g}s (is the nodeipam "
+                                   "controller running?)")
+            await self.clock.sleep(0.05)
+        if self.node.await_pod_cidr:
+            await self.node.sync_status()  # Ready now, not at the next status period
 
     async def stop(self) -> None:
         if self._node_task is not None:

@@ -43,7 +43,7 @@ JITTER = 0.04  # wait.JitterUntil's factor in the kubelet's loops
 MAX_BACKOFF = 7.0  # registration and lease retries back off up to this
 MAX_IMAGES = 50  # nodeStatusMaxImages
 MAX_NAMES_PER_IMAGE = 5
-POD_CIDR_FIRST_POLL = 0.5  # awaiting a podCIDR: the Node is read again after this, doubling
+POD_CIDR_FIRST_POLL = 0.1  # awaiting a podCIDR: the Node is read again after this, doubling
 
 # Labels the kubelet owns and keeps in sync on an existing Node (updateDefaultLabels).
 LABEL_HOSTNAME = "kubernetes.io/hostname"
@@ -65,6 +65,9 @@ _PRESSURE_CONDITIONS = (
 )
 READY_REASON = "KubeletReady"
 READY_MESSAGE = "kubelet is posting ready status"
+# What the kubelet says while the runtime's network (CNI) has no config yet.
+NETWORK_NOT_READY_MESSAGE = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                             "message:Network plugin returns error: cni plugin not initialized")
 NOT_READY_REASON = "KubeletNotReady"
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
@@ -277,6 +280,8 @@ class NodeManager:
         conditions = [_condition(t, "False", reason, message, previous.get(t), now)
                       for t, reason, message in _PRESSURE_CONDITIONS]
         ready, why = self._ready
+        if ready and self.await_pod_cidr and not self.pod_cidr:
+            ready, why = False, NETWORK_NOT_READY_MESSAGE  # no CNI config before the node has a podCIDR
         conditions.append(_condition("Ready", "True" if ready else "False", READY_REASON if ready else NOT_READY_REASON,
                                      READY_MESSAGE if ready else why, previous.get("Ready"), now))
         return {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -212,6 +213,9 @@ def test_two_agents_share_the_pods(server, ns, tmp_path):
         wait_until(lambda: not sandboxes_of(agent_dir), timeout=30, what="node-2's sandboxes removed")
     finally:
         stop_process(agent, timeout=30)
+        # A node whose agent is gone stays Ready until its Lease expires; take it out at once, as
+        # an operator would, so the next tests' pods land on node-1.
+        server.kubectl("delete", "node", "node-2", "--ignore-not-found")
 
 
 def test_missing_image_backs_off(server, ns):
@@ -232,3 +236,157 @@ def test_missing_image_backs_off(server, ns):
     assert f'Back-off pulling image "{image}"' in described
     row = server.kubectl("get", "pod", "-n", ns, "nopull").stdout.splitlines()[1].split()
     assert row[2] in ("ImagePullBackOff", "ErrImagePull")
+
+
+def pod_manifest(name: str, spec: dict, annotations: dict | None = None) -> str:
+    md = {"name": name, "labels": {"app": name}}
+    if annotations:
+        md["annotations"] = annotations
+    spec.setdefault("terminationGracePeriodSeconds", 2)  # sh as PID 1 ignores SIGTERM: no 30 s waits
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec})
+
+
+def get_pod(server, ns: str, name: str) -> dict:
+    return json.loads(server.kubectl("get", "pod", "-n", ns, name, "-o", "json").stdout)
+
+
+def test_container_spec_reaches_the_container(server, ns):
+    """Init containers, env from every source, and each volume kind, seen from inside a real container."""
+    server.kubectl("create", "configmap", "-n", ns, "settings", "--from-literal=color=blue",
+                   "--from-literal=size=large")
+    server.kubectl("create", "secret", "generic", "-n", ns, "creds", "--from-literal=password=s3cret")
+    spec = {
+        "restartPolicy": "Never",
+        "initContainers": [{"name": "init", "image": IMAGE,
+                            "command": ["sh", "-c", "echo prepared-by-init > /work/ready"],
+                            "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+        "containers": [{
+            "name": "main", "image": IMAGE, "workingDir": "/work",
+            "command": ["sh", "-c", "cat ready; echo COLOR=$COLOR SIZE=$size PASS=$PASS POD=$POD_NAME NODE=$NODE "
+                                    "MEM=$MEM_LIMIT; cat /creds/password; echo; cat /info/labels; echo; "
+                                    "cat /host/marker; sleep 3600"],
+            "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}},
+                    {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                    {"name": "MEM_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory",
+                                                                             "divisor": "1Mi"}}}],
+            "envFrom": [{"configMapRef": {"name": "settings"}}],
+            "resources": {"limits": {"memory": "64Mi", "cpu": "100m"}},
+            "volumeMounts": [{"name": "work", "mountPath": "/work"},
+                             {"name": "creds", "mountPath": "/creds"},
+                             {"name": "info", "mountPath": "/info"},
+                             {"name": "host", "mountPath": "/host", "readOnly": True}],
+        }],
+        "volumes": [{"name": "work", "emptyDir": {}},
+                    {"name": "creds", "secret": {"secretName": "creds"}},
+                    {"name": "info", "downwardAPI": {"items": [{"path": "labels",
+                                                                "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                    {"name": "host", "hostPath": {"path": str(server.data_dir / "hostpath-" / ns),
+                                                  "type": "DirectoryOrCreate"}}],
+    }
+    host_dir = server.data_dir / "hostpath-" / ns
+    host_dir.mkdir(parents=True)
+    (host_dir / "marker").write_text("from the host\n")
+    server.kubectl("apply", "-n", ns, "-f", "-", input=pod_manifest("spec", spec))
+    server.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/spec", "--timeout=60s", timeout=90)
+    pod = get_pod(server, ns, "spec")
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+    logs = wait_until(lambda: (out := server.kubectl("logs", "-n", ns, "spec").stdout).count("\n") >= 5 and out,
+                      timeout=20, what="the container's output")
+    assert logs.splitlines()[:5] == [
+        "prepared-by-init",
+        "COLOR=blue SIZE=large PASS=s3cret POD=spec NODE=node-1 MEM=64",
+        "s3cret",
+        'app="spec"',
+        "from the host",
+    ]
+    # Secret and configMap-like volumes are read-only, as the kubelet mounts them.
+    denied = server.kubectl("exec", "-n", ns, "spec", "--", "sh", "-c", "echo x > /creds/new", check=False)
+    assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+
+
+def test_host_network_pod_uses_the_node_address(server, ns):
+    spec = {"hostNetwork": True, "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}
+    server.kubectl("apply", "-n", ns, "-f", "-", input=pod_manifest("hostnet", spec))
+    server.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/hostnet", "--timeout=60s", timeout=90)
+    pod = get_pod(server, ns, "hostnet")
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"]
+    # It sees the node's interfaces, the CNI bridge among them.
+    links = server.kubectl("exec", "-n", ns, "hostnet", "--", "ip", "-o", "link").stdout
+    assert "kl-" in links
+
+
+def test_restarts_and_logs_of_previous_instances(server, ns):
+    spec = {"containers": [{"name": "main", "image": IMAGE,
+                            "command": ["sh", "-c", "echo run at $(date +%s%N); sleep 1; echo bye; exit 1"]}]}
+    server.kubectl("apply", "-n", ns, "-f", "-", input=pod_manifest("crashy", spec))
+
+    def restarted():
+        statuses = get_pod(server, ns, "crashy")["status"].get("containerStatuses") or [{}]
+        return statuses[0] if statuses[0].get("restartCount", 0) >= 1 else None
+
+    status = wait_until(restarted, timeout=60, what="a restart")
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    previous = server.kubectl("logs", "-n", ns, "crashy", "--previous").stdout.splitlines()
+    assert previous[0].startswith("run at ") and previous[1] == "bye"
+    # -f follows the current instance until it exits.
+    followed = server.kubectl("logs", "-n", ns, "crashy", "-f", timeout=30).stdout.splitlines()
+    assert followed and followed[0].startswith("run at ") and followed[-1] == "bye"
+    assert followed[0] != previous[0]
+
+
+def test_real_probes_restart_and_gate_readiness(server, ns):
+    spec = {"containers": [{
+        "name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "touch /tmp/alive; (sleep 2; httpd -p 9000 -h /tmp) & sleep 3600"],
+        "readinessProbe": {"tcpSocket": {"port": 9000}, "periodSeconds": 1},
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 1},
+    }]}
+    server.kubectl("apply", "-n", ns, "-f", "-", input=pod_manifest("probed", spec))
+    server.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/probed", "--timeout=60s", timeout=90)
+    server.kubectl("exec", "-n", ns, "probed", "--", "rm", "/tmp/alive")
+
+    def restarted():
+        statuses = get_pod(server, ns, "probed")["status"].get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0) >= 1
+
+    wait_until(restarted, timeout=60, what="a liveness restart")
+    events = server.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=probed",
+                            "-o", "json").stdout
+    messages = [e["message"] for e in json.loads(events)["items"]]
+    assert any(m.startswith("Liveness probe failed: cat: can't open '/tmp/alive'") for m in messages), messages
+    assert "Container main failed liveness probe, will be restarted" in messages
+
+
+def test_exec_with_a_terminal(server, ns):
+    import os
+    import pty
+    import subprocess
+
+    spec = {"containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "3600"]}]}
+    server.kubectl("apply", "-n", ns, "-f", "-", input=pod_manifest("tty", spec))
+    server.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/tty", "--timeout=60s", timeout=90)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(["kubectl", "exec", "-it", "-n", ns, "tty", "--", "sh"], stdin=follower,
+                            stdout=follower, stderr=follower, env=server.env(), start_new_session=True)
+    os.close(follower)
+    try:
+        os.write(leader, b"echo $((6*7)); tty; exit 5\n")
+        out = b""
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            out += chunk
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    text = out.decode(errors="replace")
+    assert "42" in text and "/dev/pts/" in text, text
+    assert proc.returncode == 5

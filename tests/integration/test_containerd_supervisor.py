@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 
 from kubeling.images import ImageImportError, import_dir, import_images
-from kubeling.kubelet.containerd import Containerd, ContainerdError, available
+from kubeling.kubelet.containerd import Containerd, ContainerdError, available, cri_ready
 from tests.support.containerd import (
     IMAGES,
     build_test_images,
     cleanup_cri,
     containerd_async,
+    cri_client,
     discard_short_state,
-    list_image_tags,
-    list_sandbox_ids,
+    image_tags,
     processes_of,
     requires_containerd,
+    reserve_pod_network,
     run_host_network_sandbox,
 )
 
@@ -62,6 +63,7 @@ async def test_start_import_answer_and_stop(tmp_path):
         assert c.pid and c.started_in < 20
         version = await c.version()
         assert version["runtime_name"] == "containerd" and version["runtime_api_version"] == "v1"
+        assert version["runtime_version"] and await cri_ready(c.endpoint)
         assert "Server:" in ctr(c, "version").stdout
         with pytest.raises(ContainerdError, match="already serving"):
             await Containerd(tmp_path / "data").start()
@@ -69,7 +71,8 @@ async def test_start_import_answer_and_stop(tmp_path):
         assert await asyncio.to_thread(import_images, c.address, tars) == list(IMAGES)
         listed = ctr(c, "images", "ls", "-q").stdout.split()
         assert set(IMAGES) <= set(listed)
-        assert set(IMAGES) <= await list_image_tags(c.endpoint)  # usable by CRI, not only by ctr
+        async with cri_client(c.endpoint) as cri:
+            assert set(IMAGES) <= await image_tags(cri)  # usable by CRI, not only by ctr
         ids = {line.split()[0]: line.split()[2] for line in ctr(c, "images", "ls").stdout.splitlines()[1:]}
         assert ids[IMAGES[0]] != ids[IMAGES[1]]  # the two busybox tags are different images
     finally:
@@ -97,15 +100,15 @@ async def test_restart_keeps_images(tmp_path):
 
 @requires_containerd
 async def test_pause_image_runs_sandboxes_and_cleanup_removes_them(tmp_path):
-    async with containerd_async(tmp_path) as c:
-        sandbox = await run_host_network_sandbox(c.endpoint, "web-0", "uid-1")
-        assert await list_sandbox_ids(c.endpoint) == [sandbox]
+    async with containerd_async(tmp_path) as c, cri_client(c.endpoint) as cri:
+        sandbox = await run_host_network_sandbox(cri, "web-0", "uid-1")
+        assert [s.id for s in await cri.list_pod_sandboxes()] == [sandbox]
         assert ctr(c, "tasks", "ls").stdout.count("RUNNING") == 1
         began = time.monotonic()
         assert await cleanup_cri(c.endpoint) == 1
         assert time.monotonic() - began < 5  # the pause process stops on SIGTERM at once
-        assert await list_sandbox_ids(c.endpoint) == []
-        await run_host_network_sandbox(c.endpoint, "web-1", "uid-2")  # left for the fixture to clean
+        assert await cri.list_pod_sandboxes() == []
+        await run_host_network_sandbox(cri, "web-1", "uid-2")  # left for the fixture to clean
     assert processes_of(c) == []
 
 
@@ -125,6 +128,16 @@ async def test_import_errors_are_clear(tmp_path):
         assert import_dir(c.address, airgap) == [IMAGES[2]]
     with pytest.raises(ImageImportError, match="no containerd is listening"):
         import_images(c.address, [bogus])
+
+
+def test_test_pod_networks_are_held_one_at_a_time():
+    with reserve_pod_network() as first, reserve_pod_network() as second:
+        assert first.subnet != second.subnet and first.bridge != second.bridge
+        assert all(len(n.bridge) <= 15 for n in (first, second))  # Linux's limit for interface names
+
+
+async def test_nothing_listening_is_not_ready(tmp_path):
+    assert not await cri_ready(f"unix://{tmp_path}/none.sock")
 
 
 def test_available_says_why_not(monkeypatch):

@@ -1,5 +1,7 @@
-"""CRIRuntime against a real containerd (its own root, state, socket, runc root and CNI config
-under a temporary directory), running real containers from locally built busybox/pause images.
+"""CRIRuntime against a real containerd: kubeling's own Containerd (its root, state, socket, runc
+root and CNI config under a temporary directory, set up by tests/support/containerd.py) with
+kubeling's CNI conflist on a test bridge and subnet, running real containers from locally built
+busybox/pause images.
 
 Skipped unless root with containerd, runc, ctr, a static busybox and the CNI plugins present.
 """
@@ -7,24 +9,17 @@ Skipped unless root with containerd, runc, ctr, a static busybox and the CNI plu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
-import os
 import re
-import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from kubeling.kubelet.runtime.base import ContainerConfig, ContainerState, Mount, SandboxConfig
+from kubeling.images import BUSYBOX_IMAGE, PAUSE_IMAGE
+from kubeling.kubelet.runtime.base import ContainerConfig, ContainerState, Mount
 from kubeling.kubelet.runtime.cri import (
     CRIError,
     CRINotFoundError,
@@ -33,221 +28,18 @@ from kubeling.kubelet.runtime.cri import (
     pod_sandbox_config,
 )
 from kubeling.kubelet.runtime.criapi import pb
-
-SUBNET = "10.244.250.0/24"
-BRIDGE = "klcritest0"
-CGROUP_PARENT = "/kubeling-cri-test"
-CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
+from tests.support.containerd import (  # noqa: F401  (fixtures: pod_network, containerd, runtime)
+    CGROUP_PARENT,
+    PodNetwork,
+    busybox,
+    containerd_fixture,
+    pod,
+    pod_network_fixture,
+    run,
+    runtime_fixture,
+)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _cni_bin_dir() -> str | None:
-    return next((d for d in CNI_BIN_DIRS if os.path.exists(os.path.join(d, "bridge"))), None)
-
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("containerd", "runc", "ctr"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    if _cni_bin_dir() is None:
-        return "CNI plugins not installed"
-    try:
-        from kubeling.images import busybox
-        busybox.find_static_busybox()
-    except Exception as e:  # no busybox-static, or the images package not importable
-        return f"cannot build images: {e}"
-    return None
-
-
-CONFIG = """\
-version = 2
-root = "{root}"
-state = "{state}"
-
-[grpc]
-  address = "{sock}"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{pause}"
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "{runc_root}"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{cni_bin}"
-    conf_dir = "{cni_conf}"
-"""
-
-CNI_CONFLIST = """\
-{{
-  "cniVersion": "0.4.0",
-  "name": "kubeling-cri-test",
-  "plugins": [
-    {{"type": "bridge", "bridge": "{bridge}", "isGateway": true, "ipMasq": false,
-      "ipam": {{"type": "host-local", "ranges": [[{{"subnet": "{subnet}"}}]], "dataDir": "{ipam_dir}"}}}},
-    {{"type": "loopback"}}
-  ]
-}}
-"""
-
-
-@dataclass
-class Containerd:
-    endpoint: str
-    pod_log_root: Path
-    busybox: str
-    pause: str
-
-
-def _write_config(base: Path, pause: str) -> tuple[Path, str]:
-    sock = base / "containerd.sock"
-    cni_conf = base / "cni"
-    cni_conf.mkdir()
-    (cni_conf / "10-kubeling-cri-test.conflist").write_text(
-        CNI_CONFLIST.format(bridge=BRIDGE, subnet=SUBNET, ipam_dir=base / "ipam"))
-    config = base / "config.toml"
-    config.write_text(CONFIG.format(root=base / "root", state=base / "state", sock=sock, pause=pause,
-                                    runc_root=base / "runc", cni_bin=_cni_bin_dir(), cni_conf=cni_conf))
-    return config, f"unix://{sock}"
-
-
-async def _wait_ready(endpoint: str, proc: subprocess.Popen, deadline: float) -> None:
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"containerd exited with {proc.returncode}")
-        rt = CRIRuntime(endpoint, pod_log_root="/nonexistent", request_timeout=2)
-        try:
-            await rt.start()
-            return
-        except CRIError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-        finally:
-            await rt.close()
-
-
-async def remove_sandbox(rt: CRIRuntime, sandbox_id: str) -> None:
-    """Stop and remove, retrying: tearing down a network namespace can be briefly busy
-    ("remove netns: device or resource busy"), which the kubelet retries too."""
-    for attempt in range(10):
-        try:
-            await rt.stop_pod_sandbox(sandbox_id)
-            await rt.remove_pod_sandbox(sandbox_id)
-            return
-        except CRIError:
-            if attempt == 9:
-                raise
-            await asyncio.sleep(0.5)
-
-
-async def _warm_up(endpoint: str, pod_log_root: Path) -> None:
-    """One sandbox first, retried: the CNI bridge plugin creates the bridge on the first ADD, and
-    here that first attempt now and then fails ("failed to connect veth to bridge: invalid
-    argument"); the kubelet would retry it on its next sync."""
-    rt = CRIRuntime(endpoint, pod_log_root=pod_log_root, cgroup_parent=CGROUP_PARENT)
-    await rt.start()
-    try:
-        for attempt in range(5):
-            try:
-                sid = await rt.run_pod_sandbox(pod("warmup"))
-            except CRIError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.5)
-            else:
-                await remove_sandbox(rt, sid)
-                return
-    finally:
-        await rt.close()
-
-
-async def _remove_everything(endpoint: str) -> None:
-    """Sandboxes (and their containers) go through CRI: shims outlive containerd."""
-    rt = CRIRuntime(endpoint, pod_log_root="/nonexistent", request_timeout=30)
-    await rt.start()
-    try:
-        for sb in await rt.list_pod_sandboxes():
-            await remove_sandbox(rt, sb.id)
-    finally:
-        await rt.close()
-
-
-@pytest.fixture(scope="session")
-def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    reason = _missing()
-    if reason:
-        pytest.skip(reason)
-    from kubeling.images import BUSYBOX_IMAGE, PAUSE_IMAGE, build_busybox, build_pause, import_images
-
-    base = tmp_path_factory.mktemp("containerd")
-    config, endpoint = _write_config(base, PAUSE_IMAGE)
-    log = open(base / "containerd.log", "wb")
-    proc = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        asyncio.run(_wait_ready(endpoint, proc, time.monotonic() + 30))
-        build_busybox(base / "busybox.tar")
-        build_pause(base / "pause.tar")
-        import_images(endpoint, [base / "busybox.tar", base / "pause.tar"])
-        asyncio.run(_warm_up(endpoint, base / "pods"))
-        yield Containerd(endpoint=endpoint, pod_log_root=base / "pods", busybox=BUSYBOX_IMAGE, pause=PAUSE_IMAGE)
-    finally:
-        try:
-            if proc.poll() is None:
-                asyncio.run(_remove_everything(endpoint))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-            with contextlib.suppress(OSError):  # the bridge stays behind otherwise
-                subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
-
-
-@pytest.fixture
-async def runtime(containerd: Containerd) -> AsyncIterator[CRIRuntime]:
-    rt = CRIRuntime(containerd.endpoint, pod_log_root=containerd.pod_log_root, cgroup_parent=CGROUP_PARENT)
-    await rt.start()
-    made_before = {sb.id for sb in await rt.list_pod_sandboxes()}
-    try:
-        yield rt
-    finally:
-        for sb in await rt.list_pod_sandboxes():
-            if sb.id not in made_before:
-                await remove_sandbox(rt, sb.id)
-        await rt.close()
-
-
-def pod(name: str = "p", **kw) -> SandboxConfig:
-    uid = str(uuid.uuid4())
-    return SandboxConfig(name=f"{name}-{uid[:8]}", namespace="default", uid=uid, hostname=name,
-                         log_directory=f"default_{name}_{uid}", **kw)
-
-
-def busybox(containerd: Containerd, name: str, script: str, **kw) -> ContainerConfig:
-    return ContainerConfig(name=name, image=containerd.busybox, command=["sh", "-c", script],
-                           log_path=f"{name}/0.log", **kw)
-
-
-async def run(rt: CRIRuntime, containerd: Containerd, sandbox: SandboxConfig, sandbox_id: str, name: str,
-              script: str, **kw) -> str:
-    cid = await rt.create_container(sandbox_id, busybox(containerd, name, script, **kw), sandbox)
-    await rt.start_container(cid)
-    return cid
 
 
 async def wait_exited(rt: CRIRuntime, cid: str, timeout: float = 20):
@@ -266,32 +58,32 @@ async def read_logs(rt: CRIRuntime, cid: str, **kw) -> list[bytes]:
 # ---------------------------------------------------------------- tests
 
 
-async def test_version_and_images(runtime: CRIRuntime, containerd: Containerd):
+async def test_version_and_images(runtime: CRIRuntime):
     assert runtime.name == "containerd"
     assert runtime.version and runtime.api_version == "v1"
-    image = await runtime.image_status(containerd.busybox)
+    image = await runtime.image_status(BUSYBOX_IMAGE)
     assert image is not None and image.id.startswith("sha256:") and image.size > 0
-    assert containerd.busybox in image.repo_tags
+    assert BUSYBOX_IMAGE in image.repo_tags
     assert await runtime.image_status("busybox") is not None  # short names resolve as Kubernetes' do
     assert await runtime.image_status("docker.io/library/not-here:1.0") is None
     tags = {t for i in await runtime.list_images() for t in i.repo_tags}
-    assert {containerd.busybox, containerd.pause} <= tags
+    assert {BUSYBOX_IMAGE, PAUSE_IMAGE} <= tags
     conditions = await runtime.status()
     assert conditions["RuntimeReady"][0] and conditions["NetworkReady"][0]
 
 
-async def test_sandbox_lifecycle(runtime: CRIRuntime, containerd: Containerd):
+async def test_sandbox_lifecycle(runtime: CRIRuntime, pod_network: PodNetwork):
     config = pod("sb", labels={"app": "web"}, annotations={"a": "b"},
                  dns={"nameservers": ["10.96.0.10"], "searches": ["default.svc.cluster.local"],
                       "options": [{"name": "ndots", "value": "5"}]})
     sid = await runtime.run_pod_sandbox(config)
     st = await runtime.pod_sandbox_status(sid)
     assert st.id == sid and st.state == "SANDBOX_READY" and st.created_at > time.time() - 60
-    assert ipaddress.ip_address(st.ip) in ipaddress.ip_network(SUBNET)
+    assert ipaddress.ip_address(st.ip) in ipaddress.ip_network(pod_network.subnet)
     assert sid in {s.id for s in await runtime.list_pod_sandboxes()}
-    assert (containerd.pod_log_root / config.log_directory).is_dir()
+    assert (runtime.pod_log_root / config.log_directory).is_dir()
 
-    cid = await run(runtime, containerd, config, sid, "c", "sleep 1000")
+    cid = await run(runtime, config, sid, "c", "sleep 1000")
     resolv = (await runtime.exec_sync(cid, ["cat", "/etc/resolv.conf"], 10)).stdout.decode()
     assert "nameserver 10.96.0.10" in resolv and "search default.svc.cluster.local" in resolv
     assert "options ndots:5" in resolv
@@ -310,30 +102,30 @@ async def test_sandbox_lifecycle(runtime: CRIRuntime, containerd: Containerd):
     await runtime.stop_pod_sandbox(sid)
 
 
-async def test_host_network_sandbox(runtime: CRIRuntime, containerd: Containerd):
+async def test_host_network_sandbox(runtime: CRIRuntime, pod_network: PodNetwork):
     config = pod("hostnet", host_network=True)
     assert config.hostname  # the runtime must drop it
     sid = await runtime.run_pod_sandbox(config)
     assert (await runtime.pod_sandbox_status(sid)).state == "SANDBOX_READY"
-    cid = await run(runtime, containerd, config, sid, "c", "sleep 1000")
+    cid = await run(runtime, config, sid, "c", "sleep 1000")
     out = await runtime.exec_sync(cid, ["hostname"], 10)
     assert out.stdout.decode().strip() == socket.gethostname()
     links = (await runtime.exec_sync(cid, ["ip", "-o", "link"], 10)).stdout.decode()
-    assert BRIDGE in links  # the node's interfaces: the node's network namespace
+    assert pod_network.bridge in links  # the node's interfaces: the node's network namespace
 
 
-async def test_container_run_exec_logs(runtime: CRIRuntime, containerd: Containerd, tmp_path: Path):
+async def test_container_run_exec_logs(runtime: CRIRuntime, tmp_path: Path):
     config = pod("run")
     sid = await runtime.run_pod_sandbox(config)
     (tmp_path / "data.txt").write_text("from the host\n")
-    cid = await run(runtime, containerd, config, sid, "main", "echo hello; echo err >&2; sleep 1000",
+    cid = await run(runtime, config, sid, "main", "echo hello; echo err >&2; sleep 1000",
                     env={"GREETING": "hi there"}, mounts=[Mount("/data", str(tmp_path), readonly=True)],
                     labels={"io.kubernetes.container.name": "main"}, working_dir="/tmp")
     st = await runtime.container_status(cid)
     assert st.state == ContainerState.RUNNING and st.name == "main" and st.attempt == 0
     assert st.sandbox_id == sid and st.started_at >= st.created_at > 0 and st.finished_at == 0
-    assert st.image == containerd.busybox and st.image_ref
-    assert st.log_path == str(containerd.pod_log_root / config.log_directory / "main" / "0.log")
+    assert st.image == BUSYBOX_IMAGE and st.image_ref
+    assert st.log_path == str(runtime.pod_log_root / config.log_directory / "main" / "0.log")
     assert [c.id for c in await runtime.list_containers(sid)] == [cid]
     assert cid in {c.id for c in await runtime.list_containers()}
 
@@ -358,26 +150,26 @@ async def test_container_run_exec_logs(runtime: CRIRuntime, containerd: Containe
     assert await read_logs(runtime, cid, since=time.time() + 60) == []
 
 
-async def test_exit_code_and_follow(runtime: CRIRuntime, containerd: Containerd):
+async def test_exit_code_and_follow(runtime: CRIRuntime):
     config = pod("exit")
     sid = await runtime.run_pod_sandbox(config)
-    cid = await run(runtime, containerd, config, sid, "fails",
+    cid = await run(runtime, config, sid, "fails",
                     "for i in 1 2 3; do echo line$i; sleep 0.2; done; exit 3")
     followed = await asyncio.wait_for(read_logs(runtime, cid, follow=True), 20)
     assert followed == [b"line1\n", b"line2\n", b"line3\n"]  # and the follow ended with the container
     st = await wait_exited(runtime, cid)
     assert st.state == ContainerState.EXITED and st.exit_code == 3 and st.reason == "Error"
     assert st.finished_at >= st.started_at > 0
-    done = await run(runtime, containerd, config, sid, "ok", "true")
+    done = await run(runtime, config, sid, "ok", "true")
     st = await wait_exited(runtime, done)
     assert (st.exit_code, st.reason) == (0, "Completed")
 
 
-async def test_stop_remove(runtime: CRIRuntime, containerd: Containerd):
+async def test_stop_remove(runtime: CRIRuntime):
     config = pod("stop")
     sid = await runtime.run_pod_sandbox(config)
-    stubborn = await run(runtime, containerd, config, sid, "stubborn", "trap '' TERM; sleep 1000 & wait")
-    polite = await run(runtime, containerd, config, sid, "polite", "trap 'exit 0' TERM; sleep 1000 & wait")
+    stubborn = await run(runtime, config, sid, "stubborn", "trap '' TERM; sleep 1000 & wait")
+    polite = await run(runtime, config, sid, "polite", "trap 'exit 0' TERM; sleep 1000 & wait")
     await asyncio.sleep(0.3)  # let the shells install their traps
 
     began = time.monotonic()
@@ -402,7 +194,7 @@ async def test_stop_remove(runtime: CRIRuntime, containerd: Containerd):
     assert [c.id for c in await runtime.list_containers(sid)] == [polite]
 
 
-async def test_errors(runtime: CRIRuntime, containerd: Containerd):
+async def test_errors(runtime: CRIRuntime):
     config = pod("err")
     sid = await runtime.run_pod_sandbox(config)
     bad = ContainerConfig(name="x", image="docker.io/library/not-here:1.0", log_path="x/0.log")
@@ -412,16 +204,16 @@ async def test_errors(runtime: CRIRuntime, containerd: Containerd):
     with pytest.raises(CRINotFoundError):
         await runtime.start_container("0" * 64)
     with pytest.raises(CRIError) as e:
-        await runtime.create_container(sid, busybox(containerd, "y", "true", linux={"cpu_shares": "lots"}), config)
+        await runtime.create_container(sid, busybox("y", "true", linux={"cpu_shares": "lots"}), config)
     assert e.value.code == "InvalidArgument"
 
 
-async def test_resources_and_security(runtime: CRIRuntime, containerd: Containerd):
+async def test_resources_and_security(runtime: CRIRuntime):
     config = pod("limits")
     sid = await runtime.run_pod_sandbox(config)
     linux = {"cpu_shares": 512, "cpu_quota": 50000, "cpu_period": 100000, "memory_limit_in_bytes": 64 << 20,
              "run_as_user": 1000, "run_as_group": 3000, "readonly_rootfs": True}
-    cid = await run(runtime, containerd, config, sid, "c", "sleep 1000", linux=linux)
+    cid = await run(runtime, config, sid, "c", "sleep 1000", linux=linux)
     ids = await runtime.exec_sync(cid, ["sh", "-c", "id -u; id -g"], 10)
     assert ids.stdout == b"1000\n3000\n"
     assert (await runtime.exec_sync(cid, ["touch", "/x"], 10)).exit_code != 0  # read-only root
@@ -438,7 +230,7 @@ async def _raw_start(rt: CRIRuntime, sandbox: pb.PodSandboxConfig, container: pb
     await rt._call("StartContainer", pb.StartContainerRequest(container_id=cid))
 
 
-async def test_start_latency(runtime: CRIRuntime, containerd: Containerd):
+async def test_start_latency(runtime: CRIRuntime):
     """RunPodSandbox + CreateContainer + StartContainer through CRIRuntime, median of 10, and
     the same RPCs sent raw (prebuilt messages) in the same run, interleaved."""
     ours, raw = [], []
@@ -446,13 +238,13 @@ async def test_start_latency(runtime: CRIRuntime, containerd: Containerd):
         config = pod(f"lat{i}")
         began = time.perf_counter()
         sid = await runtime.run_pod_sandbox(config)
-        await run(runtime, containerd, config, sid, "c", "sleep 1000")
+        await run(runtime, config, sid, "c", "sleep 1000")
         ours.append(time.perf_counter() - began)
 
         config = pod(f"raw{i}")
-        sandbox = pod_sandbox_config(config, pod_log_root=containerd.pod_log_root, cgroup_parent=CGROUP_PARENT)
-        (containerd.pod_log_root / config.log_directory / "c").mkdir(parents=True)
-        container = container_config(busybox(containerd, "c", "sleep 1000"), config)
+        sandbox = pod_sandbox_config(config, pod_log_root=runtime.pod_log_root, cgroup_parent=CGROUP_PARENT)
+        (runtime.pod_log_root / config.log_directory / "c").mkdir(parents=True)
+        container = container_config(busybox("c", "sleep 1000"), config)
         began = time.perf_counter()
         await _raw_start(runtime, sandbox, container)
         raw.append(time.perf_counter() - began)

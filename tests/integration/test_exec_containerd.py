@@ -1,6 +1,6 @@
 """The kubelet's /exec bridged to real containerd's stream server (CRI Exec, v4.channel.k8s.io):
 a v5 client session in, the command's output and exit status out. Skipped where containerd
-is missing (see test_cri_containerd)."""
+or the CNI plugins are missing (the fixtures come from tests/support/containerd.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ import orjson
 
 from kubeling.kubelet import remotecommand as rc
 from kubeling.kubelet.server import KubeletServer
-from tests.integration.test_cri_containerd import containerd, pod, run, runtime  # noqa: F401
+from tests.support.containerd import (  # noqa: F401  (fixtures: pod_network, containerd, runtime)
+    containerd_fixture,
+    pod,
+    pod_network_fixture,
+    run,
+    runtime_fixture,
+)
 
 
-async def _exec(runtime, cid: str, streams: str, script: str, send=()) -> list[tuple[int, bytes]]:  # noqa: F811
+async def _exec(runtime, cid: str, streams: str, script: str, send=()) -> list[tuple[int, bytes]]:
     query = "&".join([f"{s}=1" for s in streams.split(",")] + [urlencode({"command": c}) for c in ("sh", "-c", script)])
     status = {"containerStatuses": [{"name": "main", "containerID": f"containerd://{cid}", "state": {"running": {}}}]}
     known = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{"name": "main"}]},
@@ -35,10 +41,10 @@ def _joined(frames, channel: int) -> bytes:
     return b"".join(data for ch, data in frames if ch == channel)
 
 
-async def test_exec_through_containerd(runtime, containerd):  # noqa: F811
+async def test_exec_through_containerd(runtime):
     config = pod("exec")
     sid = await runtime.run_pod_sandbox(config)
-    cid = await run(runtime, containerd, config, sid, "main", "sleep 1000")
+    cid = await run(runtime, config, sid, "main", "sleep 1000")
 
     frames = await _exec(runtime, cid, "stdout,stderr", "echo out; echo err >&2; exit 7")
     assert (_joined(frames, rc.STDOUT), _joined(frames, rc.STDERR)) == (b"out\n", b"err\n")

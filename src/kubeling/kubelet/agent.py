@@ -96,6 +96,9 @@ class Kubelet:
         self._node_task = asyncio.create_task(self.node.run(), name=f"node-{self.node_name}")
         if self.informer is not None:
             await self.informer.start()
+            informer = self.informer  # sandboxes of pods no longer bound here go, once it has synced
+            self.pods.start_gc(lambda: {p["metadata"]["uid"] for p in informer.indexer.list()},
+                               lambda: informer.has_synced)
         log.info("kubelet %s running (%s runtime, node IP %s)", self.node_name, self.runtime.name, self.node_ip)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

@@ -41,7 +41,6 @@ DISABLED_PLUGINS = (
 CRI_LOAD_FAILURE = 'failed to load plugin io.containerd.grpc.v1.cri"'
 
 
-
 def available() -> str | None:
     """None when this machine can run containerd for us; else a sentence saying why not."""
     missing = [name for name in ("containerd", "runc", "ctr") if shutil.which(name) is None]
@@ -233,23 +232,25 @@ disabled_plugins = [{disabled}]
             await process.wait()
 
     async def version(self) -> dict[str, str]:
-        """CRI Version: {version, runtime_name, runtime_version, runtime_api_version}."""
+        """CRI Version: {runtime_name, runtime_version, runtime_api_version}."""
         return await cri_version(self.endpoint)
 
 
-# CRI Version is called with raw protobuf bytes so that readiness needs no generated stubs:
-# VersionRequest{} encodes to b"" and VersionResponse is four string fields (1..4).
-_VERSION_METHOD = "/runtime.v1.RuntimeService/Version"
-_VERSION_FIELDS = {1: "version", 2: "runtime_name", 3: "runtime_version", 4: "runtime_api_version"}
+# Version asks nothing of the pod log root; CRIRuntime only wants one to be named.
+_NO_POD_LOGS = os.devnull
 
 
 async def cri_version(endpoint: str, timeout: float = 2) -> dict[str, str]:
-    import grpc
+    """Who answers CRI v1 on `endpoint`, asked through CRIRuntime (raises CRIError if nothing does)."""
+    from kubeling.kubelet.runtime.cri import CRIRuntime  # grpc loads only when containerd is used
 
-    async with grpc.aio.insecure_channel(endpoint) as channel:
-        call = channel.unary_unary(_VERSION_METHOD, request_serializer=None, response_deserializer=None)
-        raw = await call(b"", timeout=timeout)
-    return {_VERSION_FIELDS[num]: value.decode() for num, value in _string_fields(raw) if num in _VERSION_FIELDS}
+    runtime = CRIRuntime(endpoint, pod_log_root=_NO_POD_LOGS, request_timeout=timeout)
+    try:
+        await runtime.start()
+    finally:
+        await runtime.close()
+    return {"runtime_name": runtime.name, "runtime_version": runtime.version,
+            "runtime_api_version": runtime.api_version}
 
 
 async def cri_ready(endpoint: str) -> bool:
@@ -259,30 +260,3 @@ async def cri_ready(endpoint: str) -> bool:
     except Exception:  # any failure just means "not yet"
         return False
     return True
-
-
-def _string_fields(raw: bytes):
-    """(field number, bytes) for each length-delimited field of a protobuf message."""
-    pos = 0
-    while pos < len(raw):
-        key, pos = _varint(raw, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 2:
-            size, pos = _varint(raw, pos)
-            yield number, raw[pos:pos + size]
-            pos += size
-        elif wire == 0:
-            _, pos = _varint(raw, pos)
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-
-
-def _varint(raw: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = raw[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7

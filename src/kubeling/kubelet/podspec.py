@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kubeling.api import quantity, registry
 from kubeling.api.errors import ApiError
 from kubeling.client.base import Client, Obj
+from kubeling.kubelet import resources
 from kubeling.kubelet.runtime.base import ContainerConfig, SandboxConfig
 
 if TYPE_CHECKING:
@@ -167,7 +168,9 @@ async def container_env(client: Client, pod: Obj, container: Obj, *, host_ip: st
 async def container_config(client: Client, pod: Obj, container: Obj, attempt: int, *, host_ip: str = "",
                            pod_ips: list[str] | None = None, volumes: PodVolumes | None = None) -> ContainerConfig:
     """The runtime's ContainerConfig for one container of pod (command/args expanded with env,
-    volumeMounts turned into host paths from the pod's set-up volumes)."""
+    volumeMounts turned into host paths from the pod's set-up volumes, resources and security
+    context in CRI's units)."""
+    check_non_root(pod, container)
     env = await container_env(client, pod, container, host_ip=host_ip, pod_ips=pod_ips)
     mounts = volumes.mounts(container, env) if volumes is not None else []
     md = pod["metadata"]
@@ -180,6 +183,48 @@ async def container_config(client: Client, pod: Obj, container: Obj, attempt: in
         working_dir=container.get("workingDir", ""), env=env, mounts=mounts, labels=labels,
         annotations={"io.kubernetes.container.restartCount": str(attempt)},
         log_path=f"{container['name']}/{attempt}.log",
-        linux={"resources": container.get("resources") or {},
-               "security_context": container.get("securityContext") or {}},
+        linux=linux_config(pod, container),
         stdin=bool(container.get("stdin")), tty=bool(container.get("tty")))
+
+
+def _security_value(pod: Obj, container: Obj, key: str) -> Any:
+    """A securityContext field, the container's over the pod's (for the fields both have)."""
+    own = (container.get("securityContext") or {}).get(key)
+    if own is not None:
+        return own
+    return ((pod.get("spec") or {}).get("securityContext") or {}).get(key)
+
+
+def check_non_root(pod: Obj, container: Obj) -> None:
+    """runAsNonRoot with an explicit runAsUser 0 cannot start (kubelet's verifyRunAsNonRoot)."""
+    if _security_value(pod, container, "runAsNonRoot") and _security_value(pod, container, "runAsUser") == 0:
+        md = pod["metadata"]
+        pod_name = f"{md['name']}_{md.get('namespace', '')}({md.get('uid', '')})"
+        raise ConfigError(f'container\'s runAsUser breaks non-root policy (pod: "{pod_name}", '
+                          f"container: {container['name']})")
+
+
+def security_config(pod: Obj, container: Obj) -> dict[str, Any]:
+    """CRI's LinuxContainerSecurityContext keys (runtime/cri.py) from the pod's and the container's
+    securityContext, as kubelet's determineEffectiveSecurityContext merges them."""
+    out: dict[str, Any] = {}
+    for key, cri_key in (("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")):
+        value = _security_value(pod, container, key)
+        if value is not None:
+            out[cri_key] = int(value)
+    sc = container.get("securityContext") or {}
+    if sc.get("readOnlyRootFilesystem"):
+        out["readonly_rootfs"] = True
+    if sc.get("privileged"):
+        out["privileged"] = True
+    caps = sc.get("capabilities") or {}
+    if caps.get("add"):
+        out["capabilities_add"] = [str(c) for c in caps["add"]]
+    if caps.get("drop"):
+        out["capabilities_drop"] = [str(c) for c in caps["drop"]]
+    return out
+
+
+def linux_config(pod: Obj, container: Obj, memory_capacity: int | None = None) -> dict[str, Any]:
+    """ContainerConfig.linux: resources (kubelet's generateLinuxContainerConfig) and security context."""
+    return {**resources.linux_resources(pod, container, memory_capacity), **security_config(pod, container)}

@@ -5,6 +5,11 @@ kubelet's SyncPod/computePodActions do: sandbox, init containers in order (sidec
 running), app containers, restarts per restartPolicy with CrashLoopBackOff, image pulls with
 ImagePullBackOff, liveness restarts, activeDeadlineSeconds, and graceful termination ending in
 the pod object's deletion with grace 0. Every sync publishes the pod status it saw.
+
+Lifecycle hooks run as kuberuntime runs them: postStart right after StartContainer (a failure
+kills the container: FailedPostStartHook), preStop before the stop signal. A sandbox the relist
+(pleg.py) finds dead is replaced, as computePodActions does: its containers are killed, a new
+sandbox (attempt + 1) is made and the containers start again in it (SandboxChanged).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import datetime as dt
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +27,9 @@ from kubeling.api.errors import ApiError
 from kubeling.api.meta import parse_time, rfc3339
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
-from kubeling.kubelet import podspec, status as podstatus
+from kubeling.kubelet import lifecycle, podspec, status as podstatus
+from kubeling.kubelet.gc import GC_PERIOD, GarbageCollector
+from kubeling.kubelet.pleg import RELIST_PERIOD, Relister
 from kubeling.kubelet.probes import LIVENESS, ProbeManager, container_ref
 from kubeling.kubelet.runtime.base import ContainerState, ContainerStatus, ImageInfo, Runtime, SandboxConfig
 from kubeling.kubelet.volumes import PodVolumes, VolumeManager
@@ -36,6 +44,8 @@ MIN_GRACE = 2.0  # kubelet's minimumGracePeriodInSeconds
 DEFAULT_GRACE = 30
 RESYNC = 1.0  # how often a worker looks at its containers (kubelet's PLEG relist period)
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+SANDBOX_CHANGED_MESSAGE = "Pod sandbox changed, it will be killed and re-created."
+AUTO = object()  # PodWorkers' relist_period: relist unless the runtime reports changes itself
 
 
 def go_duration(seconds: float) -> str:
@@ -117,6 +127,7 @@ class _Container:
     last_terminated: Obj | None = None  # the previous instance's terminated state
     waiting: tuple[str, str] | None = None  # (reason, message) overriding the default waiting state
     liveness_failed: bool = False
+    stale: bool = False  # its instance ran in a sandbox that was replaced: init containers run again
 
     @property
     def name(self) -> str:
@@ -166,6 +177,11 @@ class _PodWorker:
             self.containers[c["name"]] = _Container(c, init=False)
         self.sandbox_id = ""
         self.sandbox: SandboxConfig | None = None
+        self.sandbox_attempt = 0
+        self.sandbox_made_at = 0.0  # clock.monotonic() once RunPodSandbox returned
+        self.old_sandboxes: list[str] = []  # replaced sandboxes, kept while they hold a last instance
+        self.container_sandbox: dict[str, str] = {}  # container id -> the sandbox it was made in
+        self.created = owner.clock.now().timestamp()
         self.volumes: PodVolumes | None = None
         self.pod_ips: list[str] = []
         self.removed = False  # the pod is gone from the API
@@ -228,9 +244,12 @@ class _PodWorker:
         if self.terminal:
             await self.tear_down()
         elif await self._mount_volumes():
-            await self._ensure_sandbox()
-            await self._refresh()
-            await self._step()
+            await self._check_sandbox()
+            if not self.terminal:
+                await self._ensure_sandbox()
+                await self._refresh()
+                await self._step()
+                await self._remove_old_sandboxes()
             if self.terminal:
                 await self.tear_down()
         self.publish()
@@ -256,18 +275,76 @@ class _PodWorker:
     async def _ensure_sandbox(self) -> None:
         if self.sandbox_id:
             return
-        self.sandbox = podspec.sandbox_config(self.pod)
+        self.sandbox = podspec.sandbox_config(self.pod, self.sandbox_attempt)
         self.sandbox_id = await self.o.runtime.run_pod_sandbox(self.sandbox)
+        self.sandbox_made_at = self.o.clock.monotonic()
+        self.o.own_sandbox(self.sandbox_id, self.uid)
         st = await self.o.runtime.pod_sandbox_status(self.sandbox_id)
         if (self.pod.get("spec") or {}).get("hostNetwork"):
             self.pod_ips = [self.o.node_ip]
         else:
             self.pod_ips = [ip for ip in [st.ip, *st.additional_ips] if ip]
 
-    async def _refresh(self) -> None:
+    async def _check_sandbox(self) -> None:
+        """A sandbox the relist found dead (NOTREADY, or gone) is replaced: its containers are
+        killed and, unless restartPolicy Never pods that ran containers end there, a new sandbox
+        (attempt + 1) runs them again."""
+        relister = self.o.relister
+        if not self.sandbox_id or relister is None or not relister.sandbox_gone(self.sandbox_id,
+                                                                                 self.sandbox_made_at):
+            return
+        policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
+        recreate = policy != "Never" or all(c.observed is None for c in self.containers.values())
+        if recreate:
+            self.o.event(self.pod, "Normal", "SandboxChanged", SANDBOX_CHANGED_MESSAGE)
+        await self._refresh()
+        await self.kill_all(self._grace())
+        self.o.probes.remove_pod(self.uid)
+        try:
+            await self.o.runtime.stop_pod_sandbox(self.sandbox_id)
+        except Exception as e:  # its network may be half gone; GC of the old sandbox retries
+            log.warning("stopping dead sandbox %s of pod %s: %s", self.sandbox_id, format_pod(self.pod), e)
+        self.old_sandboxes.append(self.sandbox_id)
+        self.sandbox_id, self.pod_ips = "", []
+        if not recreate:
+            self.terminal = True
+            return
+        self.sandbox_attempt += 1
         for c in self.containers.values():
-            if c.container_id:
-                c.observed = await self.o.runtime.container_status(c.container_id)
+            c.stale = c.observed is not None
+
+    async def _remove_old_sandboxes(self) -> None:
+        """Replaced sandboxes go once no container's current or last instance is in them."""
+        if not self.old_sandboxes:
+            return
+        kept = {self.container_sandbox.get(cid) for c in self.containers.values()
+                for cid in (c.container_id, c.previous_id) if cid}
+        for sandbox_id in [s for s in self.old_sandboxes if s not in kept]:
+            await self._remove_sandbox(sandbox_id)
+
+    async def _remove_sandbox(self, sandbox_id: str) -> None:
+        try:
+            await self.o.runtime.stop_pod_sandbox(sandbox_id)
+            await self.o.runtime.remove_pod_sandbox(sandbox_id)
+        except Exception as e:  # next sync tries again
+            log.warning("removing sandbox %s of pod %s: %s", sandbox_id, format_pod(self.pod), e)
+            return
+        if sandbox_id in self.old_sandboxes:
+            self.old_sandboxes.remove(sandbox_id)
+        self.container_sandbox = {c: s for c, s in self.container_sandbox.items() if s != sandbox_id}
+        self.o.disown_sandbox(sandbox_id)
+
+    async def _refresh(self) -> None:
+        """Each container's status; with a relist, only for those whose listed state differs from
+        what the worker last saw (a steady pod costs no runtime call)."""
+        relister = self.o.relister
+        for c in self.containers.values():
+            if not c.container_id:
+                continue
+            if relister is not None and c.observed is not None and c.state in _SETTLED and \
+                    relister.container_state(c.container_id) == c.state:
+                continue
+            c.observed = await self.o.runtime.container_status(c.container_id)
 
     async def _step(self) -> None:
         policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
@@ -279,8 +356,8 @@ class _PodWorker:
                 if not (c.running and self.o.probes.started(self.uid, c.name)):
                     return
                 continue
-            if c.observed is None:
-                await self._start(c)
+            if c.observed is None or (c.stale and c.exited and c.observed.exit_code == 0):
+                await self._start(c)  # first run, or again in a new sandbox
                 return
             if not c.exited:
                 return
@@ -346,6 +423,7 @@ class _PodWorker:
             self.o.event(ref, "Warning", "Failed", f"Error: {e}")
             return
         self.o.event(ref, "Normal", "Created", f"Created container: {c.name}")
+        self.container_sandbox[cid] = self.sandbox_id
         await self._replace_instance(c, cid)
         try:
             await self.o.runtime.start_container(cid)
@@ -354,8 +432,24 @@ class _PodWorker:
         else:
             self.o.event(ref, "Normal", "Started", f"Started container {c.name}")
         c.observed = await self.o.runtime.container_status(cid)
+        await self._post_start(c, ref)
         if c.running:
             self.o.probes.add_container(self.pod, c.spec, cid, self.pod_ips[0] if self.pod_ips else "")
+
+    async def _post_start(self, c: _Container, ref: Obj) -> None:
+        """Run the postStart hook; when it fails the container is killed (kuberuntime's startContainer)."""
+        handler = (c.spec.get("lifecycle") or {}).get("postStart")
+        if not handler or not c.running:
+            return
+        try:
+            await lifecycle.run_hook(self.o.runtime, self.o.clock, self.pod, c.spec, c.container_id, handler,
+                                     self.pod_ips[0] if self.pod_ips else "")
+        except lifecycle.HookError as e:
+            self.o.event(ref, "Warning", "FailedPostStartHook", e.message)
+            await self._kill(c, self._grace(), "FailedPostStartHook")
+            c.waiting = ("PostStartHookError", e.message)
+            return
+        c.observed = await self.o.runtime.container_status(c.container_id)
 
     async def _replace_instance(self, c: _Container, cid: str) -> None:
         """Make cid the current instance; the previous one stays (for logs --previous), older go."""
@@ -365,13 +459,14 @@ class _PodWorker:
             if c.previous_id:
                 await self._remove_container(c.previous_id)
             c.previous_id = c.container_id
-        c.container_id, c.waiting, c.liveness_failed = cid, None, False
+        c.container_id, c.waiting, c.liveness_failed, c.stale = cid, None, False, False
 
     async def _remove_container(self, cid: str) -> None:
         try:
             await self.o.runtime.remove_container(cid)
         except Exception as e:  # already gone is fine
             log.debug("removing container %s: %s", cid, e)
+        self.container_sandbox.pop(cid, None)
 
     async def _ensure_image(self, c: _Container, ref: Obj) -> bool:
         image = c.spec.get("image", "")
@@ -425,21 +520,21 @@ class _PodWorker:
         return float(grace)
 
     async def _kill(self, c: _Container, grace: float, message: str = "") -> None:
-        """preStop (exec), then SIGTERM with what is left of the grace period."""
+        """preStop (exec, httpGet or sleep) within the grace period, then SIGTERM with what is left of it."""
         if not c.running:
             return
         ref = container_ref(self.pod, c.name)
         self.o.probes.remove_container(self.uid, c.name)
         self.o.event(ref, "Normal", "Killing", message or f"Stopping container {c.name}")
         began = self.o.clock.monotonic()
-        pre_stop = ((c.spec.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+        pre_stop = (c.spec.get("lifecycle") or {}).get("preStop")
         if pre_stop and grace > 0:
             try:
-                result = await self.o.runtime.exec_sync(c.container_id, list(pre_stop.get("command") or []), grace)
-                if result.exit_code != 0:
-                    raise RuntimeError(f"command exited with {result.exit_code}")
-            except Exception as e:
-                self.o.event(ref, "Warning", "FailedPreStopHook", f"PreStopHook failed: {e}")
+                await lifecycle.run_hook(self.o.runtime, self.o.clock, self.pod, c.spec, c.container_id, pre_stop,
+                                         self.pod_ips[0] if self.pod_ips else "", timeout=grace)
+            except Exception as e:  # the message stays out of the event: it may hold secrets (as Kubernetes)
+                log.info("preStop hook of %s in pod %s failed: %s", c.name, format_pod(self.pod), e)
+                self.o.event(ref, "Warning", "FailedPreStopHook", "PreStopHook failed")
         remaining = grace - (self.o.clock.monotonic() - began)
         if grace > 0:
             remaining = max(remaining, MIN_GRACE)
@@ -472,6 +567,9 @@ class _PodWorker:
         if self.sandbox_id:
             await self.o.runtime.stop_pod_sandbox(self.sandbox_id)
             await self.o.runtime.remove_pod_sandbox(self.sandbox_id)
+            self.o.disown_sandbox(self.sandbox_id)
+        for sandbox_id in list(self.old_sandboxes):
+            await self._remove_sandbox(sandbox_id)
         self.sandbox_id = ""
         await self.o.volumes.unmount(self.uid)  # the containers using them are gone with the sandbox
         for c in self.containers.values():
@@ -536,6 +634,9 @@ class _PodWorker:
         self.o.status.set_status(self.pod, status)
 
 
+_SETTLED = (ContainerState.RUNNING, ContainerState.EXITED)
+
+
 def _default_pull_policy(image: str) -> str:
     """Always for :latest or untagged images, else IfNotPresent (API defaulting, in case it is absent)."""
     name = image.rsplit("/", 1)[-1]
@@ -549,7 +650,10 @@ class PodWorkers:
 
     def __init__(self, runtime: Runtime, client: Client, status_manager: podstatus.StatusManager,
                  probe_manager: ProbeManager, *, node_name: str, node_ip: str, clock: Clock | None = None,
-                 recorder: Any = None, resync: float = RESYNC, volumes: VolumeManager | None = None):
+                 recorder: Any = None, resync: float = RESYNC, volumes: VolumeManager | None = None,
+                 relist_period: Any = AUTO):
+        # relist_period: seconds between runtime listings (pleg.py), None for none; by default none
+        # for a runtime that reports container changes itself (the fake: its sandboxes never die).
         self.runtime, self.client = runtime, client
         # without a VolumeManager of the kubelet's, a private one on a temporary root
         self._own_volumes = volumes is None
@@ -563,6 +667,12 @@ class PodWorkers:
         self.image_backoff = Backoff(self.clock)
         self._workers: dict[str, _PodWorker] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self._sandbox_owner: dict[str, str] = {}  # sandbox id -> pod uid, for every worker's sandboxes
+        if relist_period is AUTO:
+            relist_period = None if hasattr(runtime, "add_listener") else RELIST_PERIOD
+        self.relister = Relister(runtime, self.clock, self._sandbox_changed, relist_period) \
+            if relist_period else None
+        self.gc: GarbageCollector | None = None
         if probe_manager.on_result is None:
             probe_manager.on_result = self.on_probe_result
 
@@ -570,6 +680,8 @@ class PodWorkers:
         """A pod bound to this node was added or changed."""
         uid = pod["metadata"]["uid"]
         worker = self._workers.get(uid)
+        if self.relister is not None:
+            self.relister.start()
         if worker is None:
             if (pod.get("status") or {}).get("phase") in podstatus.TERMINAL_PHASES and \
                     not pod["metadata"].get("deletionTimestamp"):
@@ -608,6 +720,40 @@ class PodWorkers:
     def _finished(self, uid: str) -> None:
         self._workers.pop(uid, None)
         self._tasks.pop(uid, None)
+        self._sandbox_owner = {s: u for s, u in self._sandbox_owner.items() if u != uid}
+
+    # ---- sandboxes: relist and garbage collection ----
+
+    def own_sandbox(self, sandbox_id: str, uid: str) -> None:
+        self._sandbox_owner[sandbox_id] = uid
+
+    def disown_sandbox(self, sandbox_id: str) -> None:
+        self._sandbox_owner.pop(sandbox_id, None)
+
+    def owned_sandboxes(self) -> set[str]:
+        return set(self._sandbox_owner)
+
+    def worker_started(self, uid: str) -> float | None:
+        worker = self._workers.get(uid)
+        return worker.created if worker is not None else None
+
+    async def forget_pod(self, uid: str) -> None:
+        await self.volumes.unmount(uid)
+
+    def _sandbox_changed(self, sandbox_id: str) -> None:
+        worker = self._workers.get(self._sandbox_owner.get(sandbox_id, ""))
+        if worker is not None:
+            worker.wake.set()
+
+    def start_gc(self, bound_uids: Callable[[], set[str]], synced: Callable[[], bool],
+                 period: float = GC_PERIOD) -> GarbageCollector:
+        """Collect sandboxes no worker owns once `synced()` (the pods informer), then every period;
+        `bound_uids()`: the pods bound to this node."""
+        if self.gc is None:
+            self.gc = GarbageCollector(self.runtime, self, bound_uids=bound_uids, synced=synced,
+                                       clock=self.clock, period=period)
+            self.gc.start()
+        return self.gc
 
     async def wait_idle(self, max_spins: int = 2000) -> bool:
         """Let every worker run until it waits for its next resync or news (for tests with a
@@ -615,11 +761,16 @@ class PodWorkers:
         in a runtime call that waits for the clock."""
         for _ in range(max_spins):
             await asyncio.sleep(0)
-            if all(w.parked() for w in self._workers.values()) and not self.status._tasks:
+            if all(w.parked() for w in self._workers.values()) and not self.status._tasks and \
+                    (self.relister is None or self.relister.parked()):
                 return True
         return False
 
     async def close(self) -> None:
+        if self.gc is not None:
+            await self.gc.stop()
+        if self.relister is not None:
+            await self.relister.stop()
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

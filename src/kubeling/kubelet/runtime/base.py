@@ -43,6 +43,8 @@ class SandboxStatus:
     ip: str = ""
     additional_ips: list[str] = field(default_factory=list)
     created_at: float = 0.0
+    uid: str = ""  # the pod's (PodSandboxMetadata), so sandboxes no pod owns can be found
+    attempt: int = 0
 
 
 @dataclass

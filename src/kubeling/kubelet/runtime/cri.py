@@ -192,6 +192,7 @@ def sandbox_status(s: pb.PodSandboxStatus | pb.PodSandbox) -> SandboxStatus:
     network = getattr(s, "network", None)
     return SandboxStatus(
         id=s.id, state=pb.PodSandboxState.Name(s.state), created_at=_seconds(s.created_at),
+        uid=s.metadata.uid, attempt=s.metadata.attempt,
         ip=network.ip if network is not None else "",
         additional_ips=[p.ip for p in network.additional_ips] if network is not None else [])
 

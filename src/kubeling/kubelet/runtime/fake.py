@@ -397,7 +397,8 @@ class FakeRuntime:
     async def run_pod_sandbox(self, config: SandboxConfig) -> str:
         sandbox_id = os.urandom(32).hex()
         ip = "" if config.host_network else self.pool.allocate()
-        status = SandboxStatus(id=sandbox_id, state=SANDBOX_READY, ip=ip, created_at=self._now())
+        status = SandboxStatus(id=sandbox_id, state=SANDBOX_READY, ip=ip, created_at=self._now(), uid=config.uid,
+                               attempt=config.attempt)
         self._sandboxes[sandbox_id] = _Sandbox(config=config, status=status)
         return sandbox_id
 

@@ -240,6 +240,10 @@ class PodRun:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process over the run
     per_node: Counter[str] = field(default_factory=Counter)  # from a LIST afterwards
     per_zone: Counter[str] = field(default_factory=Counter)
+    events_at_end: int = 0  # Scheduled events stored when the last pod was seen bound (LIST)
+    events: int = 0  # ... once the scheduler's recorder caught up, or gave up
+    events_after: float = float("nan")  # seconds after the end until then
+    drain_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process meanwhile
 
     @property
     def rate(self) -> float:
@@ -553,6 +557,8 @@ async def measure_one(args: argparse.Namespace, root: Path, nodes: int, profile:
             pid = cluster.scheduler.pid if profile == "scheduler" else cluster.server_pid
             window = profiling(pid, root / f"{name}-profile.txt", f"(1) {nodes:,} nodes", profile)
         sched = await scheduled(cluster, args.pods, args.concurrency, args.timeout, window)
+        await count_events(cluster.api, sched, args.pods, {"scheduler": cluster.scheduler.pid,
+                                                          "server": cluster.server_pid})
         if cluster.scheduler.poll() is not None:
             raise RuntimeError(f"the scheduler exited with {cluster.scheduler.returncode}")
     finally:
@@ -561,6 +567,24 @@ async def measure_one(args: argparse.Namespace, root: Path, nodes: int, profile:
     algo = await asyncio.to_thread(algorithm, nodes, args.algo_pods)
     breakdown = await asyncio.to_thread(plugin_breakdown, nodes, args.breakdown_pods)
     return Result(nodes, sched, base, algo, breakdown, profile, scan_log(log))
+
+
+async def count_events(api: api_bench.Api, run: PodRun, n: int, pids: dict[str, int | None],
+                       patience: float = 120.0) -> None:
+    """The Scheduled events stored now, then again each second until there are n of them (the
+    recorder writes a backlog after the burst) or `patience` runs out."""
+    async def stored() -> int:
+        events = orjson.loads(await api.request("GET", f"/api/v1/namespaces/{NS}/events"))["items"]
+        return sum(1 for e in events if e.get("reason") == "Scheduled")
+
+    before, t0 = _cpu(pids), time.perf_counter()
+    run.events_at_end = run.events = await stored()
+    while run.events < n and time.perf_counter() - t0 < patience:
+        await asyncio.sleep(1.0)
+        run.events = await stored()
+    run.events_after = time.perf_counter() - t0
+    after = _cpu(pids)
+    run.drain_cpu = {k: after[k] - before[k] for k in after}
 
 
 LOG_MARKERS = {"dropped events": "dropping event", "errors": " ERROR ", "tracebacks": "Traceback"}
@@ -612,6 +636,13 @@ def rows(args: argparse.Namespace, results: list[Result]) -> list[c.Row]:
                   ", ".join(f"{z[-1]}:{s.per_zone[z]}" for z in ZONES) +
                   (f"; {s.per_node['']} UNBOUND" if s.per_node.get("") else "")),
         ]
+        out.append(c.Row("    Scheduled events stored when all bound; in the end (after)",
+                         f"{s.events_at_end:,}; {s.events:,}", f"{p:,}",
+                         f"{s.events_after:.0f} s later" if s.events == p else c.verdict(False, s.events / p)))
+        if s.events > s.events_at_end:
+            out.append(c.Row("    CPU per pod with the event backlog written after: scheduler / server",
+                             f"{1000 * (sched_cpu + s.drain_cpu['scheduler']) / p:.2f} / "
+                             f"{1000 * (s.cpu['server'] + s.drain_cpu['server']) / p:.2f} ms", "", ""))
         out.append(c.Row("    scheduler log: " + " / ".join(LOG_MARKERS), " / ".join(
             str(r.log_counts[k]) for k in LOG_MARKERS), "0 / 0 / 0", c.verdict(not any(r.log_counts.values()))))
         if r.nodes == KUBE_FLOOR_NODES:

@@ -245,14 +245,14 @@ class EventRecorder:
     """Records Events about objects on behalf of `component` (e.g. "deployment-controller")."""
 
     def __init__(self, client: Client, component: str, *, host: str = "", clock: Clock | None = None,
-                 max_queued: int = MAX_QUEUED_EVENTS, rng: random.Random | None = None):
+                 max_queued: int = MAX_QUEUED_EVENTS, writers: int = WRITERS, rng: random.Random | None = None):
         self.client = client
         self.component, self.host = component, host
         self.clock = clock or REAL
         self._names = _Namer(self.clock)
         self.correlator = EventCorrelator(self.clock, self._names)
         self._rng = rng or random.Random()
-        self._max_queued = max_queued
+        self._max_queued, self._writers = max_queued, writers
         self._queue: asyncio.Queue[Obj | None] | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -331,10 +331,10 @@ class EventRecorder:
         }
 
     async def _worker(self) -> None:
-        """Take events in order; write up to WRITERS at once, but one at a time per object, so
+        """Take events in order; write up to `writers` at once, but one at a time per object, so
         an event's create always lands before the patches that count its repeats."""
         assert self._queue is not None
-        slots = asyncio.Semaphore(WRITERS)
+        slots = asyncio.Semaphore(self._writers)
         locks: dict[str, list] = {}  # object key -> [lock, events pending for it]
         in_flight: set[asyncio.Task] = set()
         while True:

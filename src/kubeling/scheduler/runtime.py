@@ -410,23 +410,16 @@ class Framework:
         return names[best] if best >= 0 else ""
 
     def _select_index(self, scores: np.ndarray) -> int:
-        """The position of the highest score (-1 if none reaches -1, which no plugin gives); ties
-        broken uniformly at random by reservoir sampling, as kube-scheduler's selectHost does:
-        one draw per node tying with the best so far."""
-        # Only the nodes that beat or tie the best score before them matter.
-        before = np.maximum.accumulate(np.concatenate(([-1], scores[:-1]))) if len(scores) else scores
-        beats = scores > before
-        at = np.flatnonzero(beats | (scores == before))
-        below = _rand_below(self.rng)
-        best, seen = -1, 0
-        for i, new in zip(at.tolist(), beats[at].tolist(), strict=True):
-            if new:
-                best, seen = i, 1
-            else:
-                seen += 1
-                if below(seen) == 0:
-                    best = i
-        return best
+        """The position of the highest score (-1 if there is none), ties broken uniformly at
+        random. kube-scheduler's selectHost gets the same distribution by reservoir sampling
+        (one draw per tying node); one draw among the ties costs one draw, not hundreds (on a
+        fresh cluster nearly every scored node ties: the loop was a third of schedule())."""
+        if not len(scores):
+            return -1
+        ties = np.flatnonzero(scores == scores.max())
+        if len(ties) == 1:
+            return int(ties[0])
+        return int(ties[_rand_below(self.rng)(len(ties))])
 
     # ---- binding cycle ---------------------------------------------------------------------------
 
@@ -488,8 +481,7 @@ def plugins_for(points: dict[str, list[Any]]) -> list[Any]:
 
 def _rand_below(rng: random.Random) -> Callable[[int], int]:
     """rng.randrange(n) for n > 0, the same draws made faster: for a plain random.Random,
-    randrange(n) is _randbelow_with_getrandbits(n), done here inline on getrandbits (the
-    tie-break makes one draw per tying node, hundreds per pod)."""
+    randrange(n) is _randbelow_with_getrandbits(n), done here inline on getrandbits."""
     cls = type(rng)
     if cls.randrange is not random.Random.randrange or \
             getattr(cls, "_randbelow", None) is not getattr(random.Random, "_randbelow_with_getrandbits", False):

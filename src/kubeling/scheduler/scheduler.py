@@ -14,6 +14,7 @@ import logging
 import random
 import socket
 
+from kubeling import gctune
 from kubeling.api import errors, meta, registry
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
@@ -35,6 +36,11 @@ COMPONENT = "default-scheduler"
 LISTED = tuple(registry.lookup(g, "v1", plural) for g, plural in (
     ("", "services"), ("apps", "replicasets"), ("apps", "statefulsets"), ("", "namespaces")))
 LEASE_NAMESPACE, LEASE_NAME = "kube-system", "kube-scheduler"
+# One Scheduled event per pod: during a burst pods bind faster than a busy server takes their
+# events (a bind and an event cost it about the same), so the backlog may reach the burst's
+# size; it is written afterwards rather than dropped at client-go's 1,000.
+EVENT_QUEUE = 50_000
+EVENT_WRITERS = 32
 
 
 def _is_assigned(pod: Obj) -> bool:
@@ -50,7 +56,8 @@ class Scheduler:
     def __init__(self, client: Client, *, profiles: list[ProfileConfig] | None = None, clock: Clock = REAL,
                  rng: random.Random | None = None, recorder: EventRecorder | None = None):
         self.client, self.clock = client, clock
-        self.recorder = recorder or EventRecorder(client, COMPONENT, host=socket.gethostname(), clock=clock)
+        self.recorder = recorder or EventRecorder(client, COMPONENT, host=socket.gethostname(), clock=clock,
+                                                  max_queued=EVENT_QUEUE, writers=EVENT_WRITERS)
         self.cache = Cache(clock)
         self.queue = SchedulingQueue(clock)
         self.snapshot = fw.Snapshot()
@@ -89,6 +96,9 @@ class Scheduler:
     async def start(self) -> None:
         await self.factory.start()
         await self.factory.wait_for_sync()
+        # The informer caches are the process's big, long-lived heap: with CPython's default
+        # thresholds full collections rescan them as pods arrive (as in the API server).
+        gctune.tune_for_large_heap()
         self.queue.start()
         self.cache.start()
         self._loop_task = asyncio.create_task(self._run(), name="scheduler")

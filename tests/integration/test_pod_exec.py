@@ -12,7 +12,8 @@ import threading
 import pytest
 
 from kubeling.kubelet.runtime.base import ExecResult
-from kubeling.kubelet.server import KubeletServer, self_signed_cert, serving_context
+from kubeling.kubelet.server import KubeletServer, serving_context
+from kubeling.kubelet.servingcert import self_signed_cert
 from tests.integration.helpers import status_of
 
 NS = "execs"

@@ -12,7 +12,8 @@ import time
 import pytest
 import requests
 
-from kubeling.kubelet.server import KubeletServer, self_signed_cert, serving_context
+from kubeling.kubelet.server import KubeletServer, serving_context
+from kubeling.kubelet.servingcert import self_signed_cert
 
 NS = "logs"
 NODE = "log-node"

@@ -23,7 +23,8 @@ from kubeling.kubelet.node import NodeManager
 from kubeling.kubelet.podworker import PodWorkers
 from kubeling.kubelet.probes import ProbeManager
 from kubeling.kubelet.runtime.base import Runtime
-from kubeling.kubelet.server import KubeletServer, self_signed_cert, serving_context
+from kubeling.kubelet.server import KubeletServer, serving_context
+from kubeling.kubelet.servingcert import serving_cert
 from kubeling.kubelet.status import StatusManager
 from kubeling.kubelet.volumes import VolumeManager
 
@@ -77,7 +78,7 @@ class Kubelet:
         # The HTTPS endpoint the API server proxies `kubectl logs` to; it trusts the cluster CA.
         self.server = None
         if client_ca_pem:
-            cert, key = self_signed_cert(node_name, [self.node_ip])
+            cert, key = serving_cert(node_name, [self.node_ip], root_dir / "pki" if root_dir else None)
             self.server = KubeletServer(runtime, self._pod, port=kubelet_port, host=self.node_ip,
                                         ssl_context=serving_context(cert, key, client_ca_pem))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import ipaddress
 import ssl
 import tempfile
 import time
@@ -21,10 +20,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeling.api.meta import parse_time
 from kubeling.kubelet import execstream
@@ -175,24 +170,6 @@ def running_container_id(pod: Obj, container: str) -> str:
 
 
 # ---- TLS ------------------------------------------------------------------------------------------
-
-
-def self_signed_cert(hostname: str, ips: list[str]) -> tuple[bytes, bytes]:
-    """A kubelet serving certificate signed by itself (`<host>@<unix time>`), PEM cert and key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{hostname}@{int(time.time())}")])
-    sans: list[x509.GeneralName] = [x509.DNSName(hostname)]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def serving_context(cert_pem: bytes, key_pem: bytes, client_ca_pem: bytes) -> ssl.SSLContext:

@@ -5,7 +5,8 @@ tools/remotecommand/websocket.go, kubelet cri/streaming/remotecommand).
 Every WebSocket message is binary: its first byte is the channel (0 stdin, 1 stdout, 2 stderr,
 3 error: one metav1.Status JSON when the command ends, 4 resize: {"Width":..,"Height":..}), the
 rest is data. v5.channel.k8s.io adds [255, channel]: the sender closed that stream (stdin EOF).
-v4.channel.k8s.io is the same without it; it is what containerd 1.6's stream server speaks.
+v4.channel.k8s.io is the same without it. The kubelet reaches containerd's stream server over SPDY
+(kubelet/spdy.py), where closing the stdin stream carries that end of file.
 kubectl 1.30+ offers only v5; older clients and runtimes offer v4.
 """
 

@@ -328,4 +328,4 @@ class KubeletServer:
             return await execstream.run_exec_sync(ch, self.runtime, container_id, opts)
         if self._stream_client is None or self._stream_client.closed:
             self._stream_client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
-        return await execstream.bridge(ch, url, self._stream_client)
+        return await execstream.bridge(ch, url, self._stream_client, opts)

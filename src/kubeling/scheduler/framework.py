@@ -51,6 +51,20 @@ class Status:
 SUCCESS = Status()
 
 
+class _AllPass(list):
+    """A batch Filter's answer that every node passed, told apart without reading it."""
+
+
+def all_pass(n: int) -> list[Status | None]:
+    """filter_nodes' result for `n` nodes that all pass (the caller must not change it)."""
+    return _AllPass([None] * n)
+
+
+def none_rejected(statuses: list[Status | None]) -> bool:
+    """Whether a filter_nodes result rejects no node."""
+    return type(statuses) is _AllPass or not any(statuses)
+
+
 def unschedulable(*reasons: str, resolvable: bool = True) -> Status:
     return Status(Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE, list(reasons))
 
@@ -98,17 +112,17 @@ class Resources:
         return r
 
     def set(self, name: str, value: Any) -> None:
-        q = quantity.parse(str(value))
+        amount = _amount(name == CPU, value)
         if name == CPU:
-            self.milli_cpu = q.milli_value()
+            self.milli_cpu = amount
         elif name == MEMORY:
-            self.memory = q.value()
+            self.memory = amount
         elif name == EPHEMERAL:
-            self.ephemeral_storage = q.value()
+            self.ephemeral_storage = amount
         elif name == PODS:
-            self.allowed_pods = q.value()
+            self.allowed_pods = amount
         else:
-            self.scalar[name] = q.value()
+            self.scalar[name] = amount
 
     def add(self, other: Resources) -> None:
         self.milli_cpu += other.milli_cpu
@@ -128,6 +142,24 @@ class Resources:
 
     def copy(self) -> Resources:
         return Resources(self.milli_cpu, self.memory, self.ephemeral_storage, self.allowed_pods, dict(self.scalar))
+
+
+_AMOUNTS: dict[tuple[bool, str], int] = {}  # (in millis, quantity text) -> amount
+_MAX_AMOUNTS = 4096
+
+
+def _amount(milli: bool, value: Any) -> int:
+    """A quantity in scheduler units, remembered: pods repeat a few quantities ("100m", "128Mi")
+    and every cycle reads them again (Quantity.value() is exact, hence slow, arithmetic)."""
+    key = (milli, str(value))
+    amount = _AMOUNTS.get(key)
+    if amount is None:
+        q = quantity.parse(key[1])
+        amount = q.milli_value() if milli else q.value()
+        if len(_AMOUNTS) >= _MAX_AMOUNTS:
+            _AMOUNTS.clear()
+        _AMOUNTS[key] = amount
+    return amount
 
 
 def _max_into(acc: Resources, other: Resources) -> None:
@@ -161,6 +193,8 @@ def pod_requests(pod: Obj, non_missing: bool = False) -> Resources:
     init container's request (plus the sidecars started before it), plus pod overhead.
     With non_missing, a container without a cpu/memory request counts the scoring defaults."""
     spec = pod.get("spec") or {}
+    if not spec.get("initContainers") and not spec.get("overhead"):
+        return _containers_sum(spec.get("containers") or (), non_missing)
     total = Resources()
     for c in spec.get("containers") or []:
         total.add(container_requests(c, non_missing))
@@ -181,8 +215,53 @@ def pod_requests(pod: Obj, non_missing: bool = False) -> Resources:
     return total
 
 
+def _containers_sum(containers: Any, non_missing: bool) -> Resources:
+    """pod_requests of a pod with neither init containers nor overhead: the containers' sum,
+    floored at 0 as the max with the (empty) init containers' request floors it."""
+    total = None
+    for c in containers:
+        r = container_requests(c, non_missing)
+        if total is None:
+            total = r
+        else:
+            total.add(r)
+    if total is None:
+        return Resources()
+    total.milli_cpu = max(total.milli_cpu, 0)
+    total.memory = max(total.memory, 0)
+    total.ephemeral_storage = max(total.ephemeral_storage, 0)
+    return total
+
+
 def pod_requests_for_scoring(pod: Obj) -> Resources:
     return pod_requests(pod, non_missing=True)
+
+
+class _CycleRequests:
+    """A pod's requests kept in a CycleState; shared, not copied, by CycleState.clone()."""
+
+    __slots__ = ("pod", "requests")
+
+    def __init__(self, pod: Obj, requests: Resources):
+        self.pod, self.requests = pod, requests
+
+    def clone(self) -> _CycleRequests:
+        return self
+
+
+_CYCLE_REQUESTS = ("__pod_requests__", "__pod_requests_non_missing__")
+
+
+def cycle_pod_requests(state: CycleState, pod: Obj, non_missing: bool = False) -> Resources:
+    """pod_requests(pod, non_missing), computed once per scheduling cycle: the PreFilter and
+    PreScore plugins that read it share one Resources (read-only for them)."""
+    key = _CYCLE_REQUESTS[non_missing]
+    hit = state.get(key)
+    if hit is not None and hit.pod is pod:
+        return hit.requests
+    requests = pod_requests(pod, non_missing)
+    state[key] = _CycleRequests(pod, requests)
+    return requests
 
 
 # ---- pods and nodes -----------------------------------------------------------------------------

@@ -29,6 +29,10 @@ from kubeling.scheduler.framework import NodeInfo, Obj, PodInfo, Snapshot
 # Columns kept for every node, in scheduler units (framework.Resources).
 COLUMNS = ("alloc_cpu", "alloc_mem", "alloc_eph", "alloc_pods", "req_cpu", "req_mem", "req_eph",
            "nz_cpu", "nz_mem", "num_pods")
+# Derived columns: (name, allocatable, used); what is left of a resource (NodeResourcesFit's test).
+FREE_COLUMNS = (("free_pods", "alloc_pods", "num_pods"), ("free_cpu", "alloc_cpu", "req_cpu"),
+                ("free_mem", "alloc_mem", "req_mem"), ("free_eph", "alloc_eph", "req_eph"))
+NONZERO_TRACKED = ("alloc_cpu", "alloc_mem", "alloc_eph")
 # Beyond this the int64 arithmetic of the batch scorers (requested + a pod's request, times
 # 100) could overflow where Python's ints do not: such a table (or pod) is declined, and the
 # plugins take their per-node path. 2**56 bytes is 64 PiB.
@@ -101,11 +105,25 @@ def _pod_changes(old: dict[str, PodInfo], new: dict[str, PodInfo]) -> tuple[list
 
 
 class NodeList(list):
-    """Snapshot NodeInfos with their table rows, so batch plugins need not look them up."""
+    """Snapshot NodeInfos with their table rows, so batch plugins need not look them up. It
+    also keeps the columns read for its rows, so the plugins scoring the same nodes share them."""
 
-    def __init__(self, nodes: list[NodeInfo], table: NodeTable, epoch: int, rows: np.ndarray):
+    def __init__(self, nodes: list[NodeInfo], table: NodeTable, epoch: int, rows: np.ndarray,
+                 span: slice | None = None):
         super().__init__(nodes)
         self.table, self.epoch, self.rows = table, epoch, rows
+        self.span = span  # the same rows as a slice, when they are consecutive
+        self._columns: dict[str, tuple[int, np.ndarray]] = {}  # name -> (table version, values)
+
+    def column(self, name: str) -> np.ndarray:
+        """table.cols[name] at this list's rows (read-only for callers: it may be a view)."""
+        hit = self._columns.get(name)
+        version = self.table.version
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        values = self.table.cols[name][self.rows if self.span is None else self.span]
+        self._columns[name] = (version, values)
+        return values
 
 
 class NodeTable:
@@ -128,6 +146,10 @@ class NodeTable:
         self._pods_seen: list[dict[str, PodInfo]] | None = None  # per row, while pod counts are kept
         self._layout = -1
         self._epoch = 0  # rebuilds so far: a NodeList's rows hold within one epoch
+        self.version = 0  # changes whenever a column's values may have
+        # Per allocatable column: no row holds 0 (kept conservatively: a row that leaves 0
+        # clears it until the next rebuild), so scorers may skip their per-node "absent" masks.
+        self.nonzero: dict[str, bool] = {}
 
     # ---- keeping up with the snapshot -----------------------------------------------------------
 
@@ -157,6 +179,10 @@ class NodeTable:
         except OverflowError:
             ints, self.safe = np.zeros(shape, dtype=np.int64), False
         self.cols = {name: np.ascontiguousarray(ints[:, i]) for i, name in enumerate(COLUMNS)}
+        for name, alloc, used in FREE_COLUMNS:
+            self.cols[name] = self.cols[alloc] - self.cols[used]
+        self.version += 1
+        self.nonzero = {name: bool(self.cols[name].all()) for name in NONZERO_TRACKED}
         self._scalars = {}
         self.tainted = np.array([bool((info.node.get("spec") or {}).get("taints")) for info in infos], dtype=bool)
         self.cordoned = np.array([bool((info.node.get("spec") or {}).get("unschedulable")) for info in infos],
@@ -174,11 +200,18 @@ class NodeTable:
     def _update_row(self, row: int) -> None:
         info = self.infos[row]
         values = _row_values(info)
+        self.version += 1
         if any(abs(v) >= SAFE_LIMIT for v in values):
             self.safe = False
         else:
+            cols = self.cols
             for name, value in zip(COLUMNS, values, strict=True):
-                self.cols[name][row] = value
+                cols[name][row] = value
+            for name, alloc, used in FREE_COLUMNS:
+                cols[name][row] = cols[alloc][row] - cols[used][row]
+            for name in NONZERO_TRACKED:
+                if not self.cols[name][row]:
+                    self.nonzero[name] = False
         for name, (alloc, req) in self._scalars.items():
             alloc[row], req[row] = self._scalar_values(info, name)
         spec = info.node.get("spec") or {}
@@ -232,9 +265,10 @@ class NodeTable:
             return None
         return out
 
-    def node_list(self, nodes: list[NodeInfo], rows: np.ndarray) -> NodeList:
-        """`nodes` (rows `rows` of this table) as a list that tells plugins its rows."""
-        return NodeList(nodes, self, self._epoch, rows)
+    def node_list(self, nodes: list[NodeInfo], rows: np.ndarray, span: slice | None = None) -> NodeList:
+        """`nodes` (rows `rows` of this table, `span` if consecutive) as a list that tells
+        plugins its rows."""
+        return NodeList(nodes, self, self._epoch, rows, span)
 
     def scalar(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(allocatable, requested) of an extended or other scalar resource, built on first use."""
@@ -253,6 +287,14 @@ class NodeTable:
         if required_anti_only:
             return [self.infos[i] for i in rows if self._affinity[i]]
         return [self.infos[i] for i in rows]
+
+    def has_affinity_pods(self) -> bool:
+        """Whether some node holds a pod with pod affinity or anti-affinity."""
+        return bool(self._affinity)
+
+    def has_required_anti_affinity(self) -> bool:
+        """Whether some node holds a pod with required pod anti-affinity."""
+        return any(self._affinity.values())
 
     def labels(self, key: str) -> LabelColumn:
         """The codes of node label `key` per row, built on first use."""

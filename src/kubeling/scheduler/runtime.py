@@ -228,7 +228,7 @@ class Framework:
             elif not status.ok:
                 raise RuntimeError(f"PreScore {p.name}: {status.message()}")
         names: list[str] | None = None
-        totals = np.zeros(len(nodes), dtype=np.int64)
+        totals: np.ndarray | None = None
         for p in self.plugins("score"):
             if p.name in skipped:
                 continue
@@ -242,8 +242,13 @@ class Framework:
                 by_name = dict(zip(names, np.asarray(scores).tolist(), strict=True))
                 normalize(state, pod, by_name)
                 scores = [by_name[name] for name in names]
-            totals += np.asarray(scores, dtype=np.int64) * self.weights.get(p.name, 1)
-        return totals
+            weighted = np.asarray(scores, dtype=np.int64)
+            weight = self.weights.get(p.name, 1)
+            if weight != 1:
+                weighted = weighted * weight
+            # New arrays, never `+=`: a plugin's scores may be an array it keeps.
+            totals = weighted if totals is None else totals + weighted
+        return np.zeros(len(nodes), dtype=np.int64) if totals is None else totals
 
     @staticmethod
     def _score_each(p: fw.Plugin, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int]:
@@ -285,14 +290,14 @@ class Framework:
         wanted = num_feasible_nodes_to_find(len(candidates), self.percentage_of_nodes_to_score)
         count = len(candidates)
         start = self._next_start % count if count else 0
-        order = candidates[start:] + candidates[:start] if start else candidates
         filters = self._active_filters(state)
         table = self._table_for(filters) if allowed is None and nodes is self.handle.snapshot.node_infos else None
-        order_rows = (np.arange(count) + start) % count if table is not None else None
-        feasible_at, checked = self._search(state, pod, order, order_rows, table, wanted, filters, diagnosis)
-        feasible = [order[i] for i in feasible_at]
         if table is not None:
-            feasible = table.node_list(feasible, order_rows[feasible_at])
+            order: Sequence[NodeInfo] = _Rotation(candidates, start, table)
+        else:
+            order = candidates[start:] + candidates[:start] if start else candidates
+        feasible_at, checked = self._search(state, pod, order, wanted, filters, diagnosis)
+        feasible = order.feasible(feasible_at) if isinstance(order, _Rotation) else [order[i] for i in feasible_at]
         # The next pod's search starts where this one stopped, so every node gets its turn.
         self._next_start = (start + checked) % count if count else 0
         if allowed is not None:
@@ -304,9 +309,8 @@ class Framework:
                         f"node(s) didn't satisfy plugin(s) [{' '.join(narrowed)}]", resolvable=False)
         return feasible, diagnosis
 
-    def _search(self, state: CycleState, pod: Obj, order: list[NodeInfo], order_rows: np.ndarray | None,
-                table: node_table.NodeTable | None, wanted: int, filters: list[fw.Plugin],
-                diagnosis: Diagnosis) -> tuple[list[int], int]:
+    def _search(self, state: CycleState, pod: Obj, order: Sequence[NodeInfo], wanted: int,
+                filters: list[fw.Plugin], diagnosis: Diagnosis) -> tuple[list[int], int]:
         """Filter `order` from its start until `wanted` nodes pass, a chunk at a time: (positions
         of the feasible nodes, how many nodes the search took), as a node-by-node search."""
         nominated = self._nominated_nodes()
@@ -320,22 +324,21 @@ class Framework:
             need = wanted - len(feasible_at)
             end = checked + (max(need, MIN_FILTER_CHUNK) if overshoot else need)
             chunk = order[checked:end]
-            if table is not None and order_rows is not None:
-                chunk = table.node_list(chunk, order_rows[checked:end])
-            statuses = self._filter_chunk(state, pod, chunk, filters, nominated)
-            if not any(statuses):  # every node passed
+            rejected = self._filter_chunk(state, pod, chunk, filters, nominated)
+            if not rejected:  # every node passed
                 take = min(len(chunk), need)
                 feasible_at.extend(range(checked, checked + take))
                 checked += take
                 continue
-            for status in statuses:
+            for i in range(len(chunk)):
+                status = rejected.get(i)
                 if status is None:
                     feasible_at.append(checked)
                     checked += 1
                     if len(feasible_at) >= wanted:
                         break
                 else:
-                    diagnosis.node_statuses[order[checked].name] = status
+                    diagnosis.node_statuses[chunk[i].name] = status
                     checked += 1
                     if status.plugin:
                         diagnosis.unschedulable_plugins.add(status.plugin)
@@ -359,17 +362,19 @@ class Framework:
         return self.nominated_node_names() if self.nominated_node_names is not None else None
 
     def _filter_chunk(self, state: CycleState, pod: Obj, chunk: list[NodeInfo], filters: list[fw.Plugin],
-                      nominated: Collection[str] | None) -> list[Status | None]:
-        """Each node's first rejecting Status in plugin order, None for the nodes that pass: plugin
-        by plugin over the nodes still passing (batch plugins in one call)."""
-        results: list[Status | None] = [None] * len(chunk)
+                      nominated: Collection[str] | None) -> dict[int, Status]:
+        """Each rejected node's first rejecting Status in plugin order, by position in `chunk`
+        (the nodes that pass are absent): plugin by plugin over the nodes still passing (batch
+        plugins in one call)."""
+        rejected: dict[int, Status] = {}
         if nominated is None:
             alone = range(len(chunk))
         else:
             alone = [i for i, n in enumerate(chunk) if n.name in nominated] if nominated else []
         for i in alone:  # nodes with nominated pods are filtered twice (with and without them)
             status = self.run_filter_with_nominated_pods(state, pod, chunk[i])
-            results[i] = None if status.ok else status
+            if not status.ok:
+                rejected[i] = status
         if alone:
             lone = set(alone)
             passing: Sequence[int] = [i for i in range(len(chunk)) if i not in lone]
@@ -382,8 +387,8 @@ class Framework:
             batch = getattr(p, "filter_nodes", None) if self.batch else None
             if batch is not None:
                 statuses = batch(state, pod, nodes)
-                if not any(statuses):
-                    continue  # all passed
+                if fw.none_rejected(statuses):
+                    continue
             else:
                 statuses = [p.filter(state, pod, n) for n in nodes]
             still = []
@@ -392,9 +397,9 @@ class Framework:
                     still.append(i)
                 else:
                     status.plugin = status.plugin or p.name
-                    results[i] = status
+                    rejected[i] = status
             passing = still
-        return results
+        return rejected
 
     @staticmethod
     def _subset(chunk: list[NodeInfo], positions: Sequence[int]) -> list[NodeInfo]:
@@ -467,6 +472,45 @@ class Framework:
                 if p.name in plugin_names and hasattr(p, "events_to_register"):
                     events |= set(p.events_to_register())
         return events
+
+
+class _Rotation(Sequence[NodeInfo]):
+    """The snapshot's nodes from `start` on, wrapping around, without copying the list: slices
+    are two list slices at most, and they come as NodeLists that tell batch plugins their rows."""
+
+    def __init__(self, nodes: list[NodeInfo], start: int, table: node_table.NodeTable):
+        self.nodes, self.start, self.table = nodes, start, table
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        count = len(self.nodes)
+        if not isinstance(index, slice):
+            if index < 0:
+                index += count
+            return self.nodes[(self.start + index) % count]
+        lo, hi, _ = index.indices(count)
+        return self._span(lo, max(lo, hi))
+
+    def _span(self, lo: int, hi: int) -> node_table.NodeList:
+        """Positions lo..hi-1 (0 <= lo <= hi <= len) as a NodeList."""
+        count, a = len(self.nodes), self.start + lo
+        b = a + (hi - lo)
+        if a >= count:
+            a, b = a - count, b - count
+        if b <= count:
+            return self.table.node_list(self.nodes[a:b], np.arange(a, b), slice(a, b))
+        rows = np.concatenate((np.arange(a, count), np.arange(0, b - count)))
+        return self.table.node_list(self.nodes[a:] + self.nodes[:b - count], rows)
+
+    def feasible(self, positions: list[int]) -> node_table.NodeList:
+        """The nodes at `positions` (increasing) as a NodeList: one slice when they are a run."""
+        if positions and positions[-1] - positions[0] + 1 == len(positions):
+            return self._span(positions[0], positions[-1] + 1)
+        rows = (np.asarray(positions, dtype=np.intp) + self.start) % len(self.nodes)
+        nodes = self.nodes
+        return self.table.node_list([nodes[r] for r in rows.tolist()], rows)
 
 
 def plugins_for(points: dict[str, list[Any]]) -> list[Any]:

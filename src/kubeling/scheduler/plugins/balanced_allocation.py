@@ -32,7 +32,7 @@ class NodeResourcesBalancedAllocation(Plugin):
         self.scorer = rs.ResourceAllocationScorer(resources, rs.balanced, use_requested=True)
 
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
-        state[PRE_SCORE_KEY] = self.scorer.pod_requests(pod)
+        state[PRE_SCORE_KEY] = self.scorer.pod_requests(pod, state)
         return framework.SUCCESS
 
     def score(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> tuple[int, Status]:

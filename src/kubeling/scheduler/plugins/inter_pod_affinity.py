@@ -350,6 +350,9 @@ class InterPodAffinity(Plugin):
     # ---- filtering ----
 
     def pre_filter(self, state: CycleState, pod: Obj) -> tuple[PreFilterResult | None, Status]:
+        if not has_pod_affinity(pod) and not node_table.of(self.handle.snapshot).has_required_anti_affinity():
+            # No terms of its own and no placed pod with required anti-affinity: nothing to count.
+            return None, skip()
         try:
             terms = self._incoming_terms(pod)
         except ValueError as e:
@@ -418,6 +421,8 @@ class InterPodAffinity(Plugin):
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
         if not nodes:
             return skip()
+        if not has_pod_affinity(pod) and not node_table.of(self.handle.snapshot).has_affinity_pods():
+            return skip()  # no terms on either side: every score would be 0
         affinity = (pod.get("spec") or {}).get("affinity") or {}
         preferred = "preferredDuringSchedulingIgnoredDuringExecution"
         has_constraints = bool((affinity.get("podAffinity") or {}).get(preferred)

@@ -26,7 +26,7 @@ class NodeName(Plugin):
 
     def filter_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[Status | None]:
         if not (pod.get("spec") or {}).get("nodeName"):
-            return [None] * len(nodes)  # the usual case: every node fits
+            return framework.all_pass(len(nodes))  # the usual case: every node fits
         return [None if fits(pod, n) else framework.unschedulable(REASON, resolvable=False) for n in nodes]
 
     def events_to_register(self) -> list[str]:

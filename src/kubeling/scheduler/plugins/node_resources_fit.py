@@ -92,7 +92,7 @@ class NodeResourcesFit(Plugin):
         return request if request is not None else framework.pod_requests(pod)
 
     def pre_filter(self, state: CycleState, pod: Obj) -> tuple[PreFilterResult | None, Status]:
-        state[PRE_FILTER_KEY] = framework.pod_requests(pod)
+        state[PRE_FILTER_KEY] = framework.cycle_pod_requests(state, pod)
         return None, framework.SUCCESS
 
     def filter(self, state: CycleState, pod: Obj, node_info: NodeInfo) -> Status:
@@ -109,12 +109,13 @@ class NodeResourcesFit(Plugin):
         if rows is None:
             return [None if (s := self.filter(state, pod, n)).ok else s for n in nodes]
         c = table.cols
-        checks = [(REASON_TOO_MANY_PODS, c["num_pods"][rows] + 1 > c["alloc_pods"][rows])]
-        for name, want, alloc, used in ((framework.CPU, request.milli_cpu, "alloc_cpu", "req_cpu"),
-                                        (framework.MEMORY, request.memory, "alloc_mem", "req_mem"),
-                                        (framework.EPHEMERAL, request.ephemeral_storage, "alloc_eph", "req_eph")):
+        # What is left per node (allocatable - used, kept by the table): too little fails.
+        checks = [(REASON_TOO_MANY_PODS, c["free_pods"][rows] < 1)]
+        for name, want, free in ((framework.CPU, request.milli_cpu, "free_cpu"),
+                                 (framework.MEMORY, request.memory, "free_mem"),
+                                 (framework.EPHEMERAL, request.ephemeral_storage, "free_eph")):
             if want > 0:
-                checks.append((f"Insufficient {name}", want > c[alloc][rows] - c[used][rows]))
+                checks.append((f"Insufficient {name}", c[free][rows] < want))
         for name in sorted(request.scalar):
             want = request.scalar[name]
             if want == 0 or not rs.is_scalar_resource_name(name) or self._ignored(name):
@@ -123,7 +124,11 @@ class NodeResourcesFit(Plugin):
             checks.append((f"Insufficient {name}", want > alloc[rows] - used[rows]))
         if not table.safe:  # a scalar column just read holds a too large value
             return [None if (s := self.filter(state, pod, n)).ok else s for n in nodes]
-        failed = np.logical_or.reduce([fails for _, fails in checks])
+        failed = checks[0][1]
+        for _, fails in checks[1:]:
+            failed = failed | fails
+        if not failed.any():
+            return framework.all_pass(len(nodes))
         out: list[Status | None] = [None] * len(nodes)
         for i in np.flatnonzero(failed).tolist():
             out[i] = framework.unschedulable(*(reason for reason, fails in checks if fails[i]))
@@ -134,7 +139,7 @@ class NodeResourcesFit(Plugin):
             name in self.ignored or bool(self.ignored_groups and name.split("/", 1)[0] in self.ignored_groups))
 
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
-        state[PRE_SCORE_KEY] = self.scorer.pod_requests(pod)
+        state[PRE_SCORE_KEY] = self.scorer.pod_requests(pod, state)
         return framework.SUCCESS
 
     def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int] | np.ndarray:

@@ -28,7 +28,7 @@ class NodeUnschedulable(Plugin):
         table = node_table.of(self.handle.snapshot)
         rows = table.rows(nodes)
         if rows is not None and not table.cordoned[rows].any():
-            return [None] * len(nodes)  # no cordoned node among them
+            return framework.all_pass(len(nodes))  # no cordoned node among them
         return [None if (s := self.filter(state, pod, n)).ok else s for n in nodes]
 
     def events_to_register(self) -> list[str]:

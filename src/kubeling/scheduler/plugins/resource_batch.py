@@ -14,8 +14,16 @@ from kubeling.scheduler import node_table
 from kubeling.scheduler.framework import CPU, EPHEMERAL, MAX_NODE_SCORE, MEMORY, Resources
 from kubeling.scheduler.plugins import resource_scoring as rs
 
-# (requested, allocatable) per resource, each an int64 column -> int64 scores.
-BatchScorer = Callable[[list[np.ndarray], list[np.ndarray]], np.ndarray]
+# (requested, allocatable) per resource, each an int64 column -> int64 scores. Where a node's
+# allocatable is 0 its requested value is ignored. Keyword `all_present=True` says no
+# allocatable value is 0, so the per-node masks can be left out (None: look).
+BatchScorer = Callable[..., np.ndarray]
+
+
+def _all_present(allocatable: list[np.ndarray], all_present: bool | None) -> bool:
+    if all_present is None:
+        return all(bool(alloc.all()) for alloc in allocatable)
+    return all_present
 
 
 def _least(requested: np.ndarray, capacity: np.ndarray) -> np.ndarray:
@@ -28,9 +36,35 @@ def _most(requested: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     return np.where(capacity == 0, 0, np.minimum(requested, capacity) * MAX_NODE_SCORE // safe)
 
 
+def _least_present(requested: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """_least where no capacity is 0: over capacity the difference is negative, so is its
+    floor quotient, and the clip gives _least's 0."""
+    return np.maximum((capacity - requested) * MAX_NODE_SCORE // capacity, 0)
+
+
+def _most_present(requested: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    return np.minimum(requested, capacity) * MAX_NODE_SCORE // capacity
+
+
+_PRESENT_FORMS = {_least: _least_present, _most: _most_present}
+
+
 def _weighted(per_resource: Callable[[np.ndarray, np.ndarray], np.ndarray],
               resources: list[rs.ResourceSpec]) -> BatchScorer:
-    def score(requested: list[np.ndarray], allocatable: list[np.ndarray]) -> np.ndarray:
+    present_form = _PRESENT_FORMS.get(per_resource)
+    weight_sum = sum(spec.weight for spec in resources)
+
+    def score(requested: list[np.ndarray], allocatable: list[np.ndarray],
+              all_present: bool | None = None) -> np.ndarray:
+        if present_form is not None and resources and _all_present(allocatable, all_present):
+            # Every resource counts on every node: the weights' sum is the divisor.
+            total = None
+            for spec, req, alloc in zip(resources, requested, allocatable, strict=True):
+                s = present_form(req, alloc)
+                if spec.weight != 1:
+                    s *= spec.weight
+                total = s if total is None else total + s
+            return total // weight_sum
         n = len(allocatable[0]) if allocatable else 0
         total, weights = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         for spec, req, alloc in zip(resources, requested, allocatable, strict=True):
@@ -66,7 +100,8 @@ def broken_linear(shape: list[tuple[int, int]]) -> Callable[[np.ndarray], np.nda
 def requested_to_capacity_ratio(resources: list[rs.ResourceSpec], shape: list[tuple[int, int]]) -> BatchScorer:
     raw = broken_linear(shape)
 
-    def score(requested: list[np.ndarray], allocatable: list[np.ndarray]) -> np.ndarray:
+    def score(requested: list[np.ndarray], allocatable: list[np.ndarray],
+              all_present: bool | None = None) -> np.ndarray:
         n = len(allocatable[0]) if allocatable else 0
         total, weights = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         for spec, req, alloc in zip(resources, requested, allocatable, strict=True):
@@ -81,9 +116,12 @@ def requested_to_capacity_ratio(resources: list[rs.ResourceSpec], shape: list[tu
     return score
 
 
-def balanced(requested: list[np.ndarray], allocatable: list[np.ndarray]) -> np.ndarray:
+def balanced(requested: list[np.ndarray], allocatable: list[np.ndarray],
+             all_present: bool | None = None) -> np.ndarray:
     """rs.balanced per node: the float operations in the same order, skipping, per node, the
     resources it has no allocatable of."""
+    if allocatable and _all_present(allocatable, all_present):
+        return _balanced_present(requested, allocatable)
     n = len(allocatable[0]) if allocatable else 0
     count = np.zeros(n, dtype=np.int64)
     total = np.zeros(n)
@@ -109,6 +147,26 @@ def balanced(requested: list[np.ndarray], allocatable: list[np.ndarray]) -> np.n
     return ((1 - std) * MAX_NODE_SCORE).astype(np.int64)
 
 
+def _balanced_present(requested: list[np.ndarray], allocatable: list[np.ndarray]) -> np.ndarray:
+    """balanced() where every node has every resource: the same fractions and float order,
+    without the per-node masks (int64 / int64 divides as float64, as the astype form does)."""
+    fractions = [np.minimum(req / alloc, 1.0) for req, alloc in zip(requested, allocatable, strict=True)]
+    if len(fractions) == 1:
+        return np.full(len(fractions[0]), MAX_NODE_SCORE, dtype=np.int64)  # std 0
+    if len(fractions) == 2:
+        std = np.abs((fractions[0] - fractions[1]) / 2)
+    else:
+        total = 0.0 + fractions[0]
+        for f in fractions[1:]:
+            total = total + f
+        mean = total / len(fractions)
+        acc = np.zeros(len(mean))
+        for f in fractions:
+            acc = acc + (f - mean) * (f - mean)
+        std = np.sqrt(acc / len(fractions))
+    return ((1 - std) * MAX_NODE_SCORE).astype(np.int64)
+
+
 def strategy_scorer(strategy: dict[str, Any] | None) -> BatchScorer:
     """The batch twin of resource_scoring.strategy_scorer (arguments already validated there)."""
     strategy = strategy or {}
@@ -129,25 +187,43 @@ def columns(table: node_table.NodeTable, rows: np.ndarray, resources: list[rs.Re
             pod_requests: list[int], use_requested: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(requested incl. the pod, allocatable) per resource for `rows`, as
     ResourceAllocationScorer.allocatable_and_requested reads them, zero where it skips."""
-    c = table.cols
+    requested, allocatable, _ = gather(table, rows, None, resources, pod_requests, use_requested)
+    return [np.where(alloc != 0, req, 0) for req, alloc in zip(requested, allocatable, strict=True)], allocatable
+
+
+# Table columns per resource: (allocatable, requested by the strategies, requested by BalancedAllocation).
+_NATIVE_COLUMNS = {CPU: ("alloc_cpu", "nz_cpu", "req_cpu"), MEMORY: ("alloc_mem", "nz_mem", "req_mem"),
+                   EPHEMERAL: ("alloc_eph", "req_eph", "req_eph")}
+
+
+def gather(table: node_table.NodeTable, rows: np.ndarray, nodes: node_table.NodeList | None,
+           resources: list[rs.ResourceSpec], pod_requests: list[int],
+           use_requested: bool) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """(requested incl. the pod, allocatable, whether no allocatable is 0) per resource for
+    `rows`; requested is not zeroed where allocatable is 0 (BatchScorers ignore it there).
+    With `nodes` (a NodeList at `rows`) the columns come from its cache, shared by the plugins."""
+    def column(name: str) -> np.ndarray:
+        return nodes.column(name) if nodes is not None else table.cols[name][rows]
+
     requested, allocatable = [], []
+    all_present = True
     for spec, want in zip(resources, pod_requests, strict=True):
         name = spec.name
+        native = _NATIVE_COLUMNS.get(name)
         if want == 0 and rs.is_scalar_resource_name(name):
             alloc = req = np.zeros(len(rows), dtype=np.int64)
-        elif name == CPU:
-            alloc, req = c["alloc_cpu"][rows], c["req_cpu" if use_requested else "nz_cpu"][rows] + want
-        elif name == MEMORY:
-            alloc, req = c["alloc_mem"][rows], c["req_mem" if use_requested else "nz_mem"][rows] + want
-        elif name == EPHEMERAL:
-            alloc, req = c["alloc_eph"][rows], c["req_eph"][rows] + want
+            all_present = False
+        elif native is not None:
+            alloc_name, req_name = native[0], native[2 if use_requested else 1]
+            alloc, req = column(alloc_name), column(req_name) + want
+            all_present = all_present and table.nonzero.get(alloc_name, False)
         else:
             scalar_alloc, scalar_req = table.scalar(name)
             alloc, req = scalar_alloc[rows], scalar_req[rows] + want
-        present = alloc != 0
-        requested.append(np.where(present, req, 0))
+            all_present = all_present and bool(alloc.all())
+        requested.append(req)
         allocatable.append(alloc)
-    return requested, allocatable
+    return requested, allocatable, all_present
 
 
 def fits_int64(values: list[int] | Resources) -> bool:
@@ -166,10 +242,12 @@ def score_nodes(snapshot: Any, scorer: rs.ResourceAllocationScorer, batch: Batch
     rows = table.rows(nodes) if scorer.resources and table.safe and fits_int64(pod_requests) else None
     if rows is None:
         return [_checked(scorer, n, pod_requests) for n in nodes]
-    requested, allocatable = columns(table, rows, scorer.resources, pod_requests, scorer.use_requested)
+    own = nodes if isinstance(nodes, node_table.NodeList) and nodes.rows is rows else None
+    requested, allocatable, all_present = gather(table, rows, own, scorer.resources, pod_requests,
+                                                 scorer.use_requested)
     if not table.safe:  # a scalar column read just now held a too large value
         return [_checked(scorer, n, pod_requests) for n in nodes]
-    return batch(requested, allocatable)
+    return batch(requested, allocatable, all_present=all_present)
 
 
 def _checked(scorer: rs.ResourceAllocationScorer, node: Any, pod_requests: list[int]) -> int:

@@ -262,8 +262,12 @@ class ResourceAllocationScorer:
         self.scorer = scorer
         self.use_requested = use_requested
 
-    def pod_requests(self, pod: Obj) -> list[int]:
-        r = framework.pod_requests(pod) if self.use_requested else non_zero_requests(pod)
+    def pod_requests(self, pod: Obj, state: framework.CycleState | None = None) -> list[int]:
+        """The pod's request per resource (with `state`, computed once per cycle)."""
+        if state is not None:
+            r = framework.cycle_pod_requests(state, pod, non_missing=not self.use_requested)
+        else:
+            r = framework.pod_requests(pod) if self.use_requested else non_zero_requests(pod)
         return [resource_value(r, spec.name) for spec in self.resources]
 
     def allocatable_and_requested(self, node_info: NodeInfo, name: str, pod_request: int) -> tuple[int, int]:

@@ -76,8 +76,11 @@ class TaintToleration(Plugin):
         return framework.unschedulable(untolerated_reason(taint), resolvable=False)
 
     def filter_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[Status | None]:
+        tainted = self._tainted(nodes)
+        if not tainted:  # an untainted node always passes
+            return framework.all_pass(len(nodes))
         out: list[Status | None] = [None] * len(nodes)
-        for i in self._tainted(nodes):  # an untainted node always passes
+        for i in tainted:
             status = self.filter(state, pod, nodes[i])
             out[i] = None if status.ok else status
         return out

@@ -242,7 +242,7 @@ _NO_POD_LOGS = os.devnull
 
 async def cri_version(endpoint: str, timeout: float = 2) -> dict[str, str]:
     """Who answers CRI v1 on `endpoint`, asked through CRIRuntime (raises CRIError if nothing does)."""
-    from kubeling.kubelet.runtime.cri import CRIRuntime  # grpc loads only when containerd is used
+    from kubeling.kubelet.runtime.cri import CRIRuntime  # the CRI client loads only when containerd is used
 
     runtime = CRIRuntime(endpoint, pod_log_root=_NO_POD_LOGS, request_timeout=timeout)
     try:

@@ -17,7 +17,7 @@ units; every key is optional:
 
 Other keys are ignored. A value of the wrong type is a CRIError with code InvalidArgument.
 
-gRPC failures raise CRIError (a RuntimeError); NotFound also is a LookupError. Stopping or
+Calls go over grpc_unary (gRPC on HTTP/2, without grpcio). gRPC failures raise CRIError (a RuntimeError); NotFound also is a LookupError. Stopping or
 removing what is already gone is not an error, as the kubelet treats it.
 """
 
@@ -30,8 +30,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from kubeling.kubelet.runtime import crilog
 from kubeling.kubelet.runtime.base import (
@@ -44,6 +43,7 @@ from kubeling.kubelet.runtime.base import (
     SandboxStatus,
 )
 from kubeling.kubelet.runtime.criapi import RPCS, pb
+from kubeling.kubelet.runtime.grpc_unary import Channel, Code, GrpcError
 
 API_VERSION = "v1"
 REQUEST_TIMEOUT = 120.0  # seconds; the kubelet's default --runtime-request-timeout is 2m
@@ -64,15 +64,9 @@ class CRINotFoundError(CRIError, LookupError):
     pass
 
 
-def _go_code(code: grpc.StatusCode) -> str:
-    """grpc.StatusCode.NOT_FOUND -> "NotFound" (codes.Code.String() in Go)."""
-    return "".join(part.capitalize() for part in code.name.split("_")).replace("Ok", "OK")
-
-
-def cri_error(e: grpc.aio.AioRpcError) -> CRIError:
-    code = _go_code(e.code())
-    cls = CRINotFoundError if e.code() == grpc.StatusCode.NOT_FOUND else CRIError
-    return cls(code, e.details() or code)
+def cri_error(e: GrpcError) -> CRIError:
+    cls = CRINotFoundError if e.code == Code.NotFound else CRIError
+    return cls(e.code.name, e.message or e.code.name)
 
 
 # ---------------------------------------------------------------- dataclasses -> messages
@@ -233,20 +227,17 @@ class CRIRuntime:
         self.cgroup_parent = cgroup_parent
         self.request_timeout = request_timeout
         self.api_version = ""
-        self._channel: grpc.aio.Channel | None = None
-        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._channel: Channel | None = None
         self._sandbox_of: dict[str, str] = {}  # container id -> sandbox id (ContainerStatus lacks it)
 
     # -- connection
 
     async def start(self) -> None:
         """Connect and ask the runtime who it is (fails if it does not answer CRI v1)."""
-        self._channel = grpc.aio.insecure_channel(self.endpoint, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE + 1024 * 1024),
-            ("grpc.max_send_message_length", MAX_MESSAGE + 1024 * 1024)])
-        self._calls = {name: self._channel.unary_unary(rpc.path, request_serializer=rpc.request.SerializeToString,
-                                                       response_deserializer=rpc.response.FromString)
-                       for name, rpc in RPCS.items()}
+        try:
+            self._channel = Channel(self.endpoint, max_message=MAX_MESSAGE + 1024 * 1024)
+        except ValueError as e:
+            raise CRIError("InvalidArgument", str(e)) from None
         resp = await self._call("Version", pb.VersionRequest(version=API_VERSION))
         self.name, self.version, self.api_version = resp.runtime_name, resp.runtime_version, resp.runtime_api_version
 
@@ -258,10 +249,16 @@ class CRIRuntime:
     async def _call(self, rpc: str, request: Message, timeout: float | None = -1.0) -> Any:
         if self._channel is None:
             raise CRIError("Unavailable", f"CRI runtime {self.endpoint} is not connected (start() first)")
+        method = RPCS[rpc]
         try:
-            return await self._calls[rpc](request, timeout=self.request_timeout if timeout == -1.0 else timeout)
-        except grpc.aio.AioRpcError as e:
+            answer = await self._channel.call(method.path, request.SerializeToString(),
+                                              self.request_timeout if timeout == -1.0 else timeout)
+        except GrpcError as e:
             raise cri_error(e) from None
+        try:
+            return method.response.FromString(answer)
+        except DecodeError as e:
+            raise CRIError("Internal", f"grpc: failed to unmarshal the received message: {e}") from None
 
     async def _call_idempotent(self, rpc: str, request: Message) -> None:
         try:

@@ -1,4 +1,4 @@
-"""CRI v1 (runtime.v1) messages and the table of its RPCs, for grpc's generic calls.
+"""CRI v1 (runtime.v1) messages and the table of its RPCs, for a generic gRPC client (grpc_unary).
 
 `api_pb2` is generated from `api.proto` (a subset of k8s.io/cri-api's api.proto with upstream's
 field numbers) by `regen.sh`; no gRPC stubs are generated: `RPCS` is built from the services in

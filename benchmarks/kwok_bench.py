@@ -188,6 +188,25 @@ class Phase:
     seconds: float | None  # None: timed out
     cores: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    writes: Counter[str] = field(default_factory=Counter)  # store rows per resource (a sample: see Writes)
+    revisions: int = 0  # store revisions during the phase
+
+
+class Writes:
+    """Store revisions over a block, and each resource's share of them from the rows that
+    compaction has left (the server keeps the newest 10,000)."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+
+    def __enter__(self) -> Writes:
+        self.start = store_revision(self.data_dir)[0]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, compacted = store_revision(self.data_dir)
+        self.revisions = end - self.start
+        self.by_resource = writes_by_resource(self.data_dir, max(self.start, compacted), end)
 
 
 @dataclass
@@ -227,18 +246,19 @@ async def count_items(api: api_bench.Api, path: str) -> int:
 
 async def phase_nodes(run: Run, nodes: Watch, tally: Tally) -> Phase:
     n, log = run.args.nodes, run.root / "sim.log"
-    t0 = time.perf_counter()
-    run.sim = start_component(run.server, "sim", log, "--nodes", str(n), "--name-prefix", PREFIX)
-    with c.CpuWindow(run.pids) as cpu:
-        async with run.window("nodes"):
-            end = await nodes.until(reached(tally, "ready", n), run.args.timeout)
+    with Writes(run.server.data_dir) as writes:
+        t0 = time.perf_counter()
+        run.sim = start_component(run.server, "sim", log, "--nodes", str(n), "--name-prefix", PREFIX)
+        with c.CpuWindow(run.pids) as cpu:
+            async with run.window("nodes"):
+                end = await nodes.until(reached(tally, "ready", n), run.args.timeout)
     seconds = None if end is None else end - t0
     notes = [f"first Ready after {tally.first['ready'] - t0:.2f} s" if "ready" in tally.first else "none Ready"]
     run.figures["rss after nodes"] = {k: c.rss_mb(pid) for k, pid in run.pids.items()}
     listed = await count_items(run.api, "/api/v1/nodes")
     if listed != n:
         notes.append(f"LIST found {listed} nodes")
-    return Phase("nodes", seconds, cpu.cores or {}, notes)
+    return Phase("nodes", seconds, cpu.cores or {}, notes, writes.by_resource, writes.revisions)
 
 
 async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
@@ -246,7 +266,7 @@ async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
     await run.api.request("POST", "/api/v1/namespaces",
                           {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}, 201)
     path = f"/apis/apps/v1/namespaces/{NS}/deployments"
-    with c.CpuWindow(run.pids) as cpu:
+    with c.CpuWindow(run.pids) as cpu, Writes(run.server.data_dir) as writes:
         async with run.window("pods"):
             t0 = time.perf_counter()
             await asyncio.gather(*(run.api.request("POST", path, deployment(f"load-{i}", r), 201)
@@ -255,6 +275,8 @@ async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
             end = await pods.until(reached(tally, "running", p), run.args.timeout)
     seconds = None if end is None else end - t0
     notes = []
+    if len(pods.added_at) >= p:  # the ReplicaSet controller's part: every pod created
+        notes.append(f"all created after {sorted(pods.added_at)[p - 1] - t0:.2f} s")
     if scheduled is not None:
         notes.append(f"all scheduled after {scheduled - t0:.2f} s")
     if "running" in tally.first:
@@ -265,11 +287,11 @@ async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
     notes.append(f"{len(items)} pods listed, {pending} unbound, on {len(per_node)} nodes, at most "
                  f"{max(per_node.values(), default=0)} on one")
     run.figures["rss after pods"] = {k: c.rss_mb(pid) for k, pid in run.pids.items()}
-    return Phase("pods", seconds, cpu.cores or {}, notes)
+    return Phase("pods", seconds, cpu.cores or {}, notes, writes.by_resource, writes.revisions)
 
 
 async def phase_delete(run: Run, pods: Watch) -> Phase:
-    with c.CpuWindow(run.pids) as cpu:
+    with c.CpuWindow(run.pids) as cpu, Writes(run.server.data_dir) as writes:
         async with run.window("delete"):
             t0 = time.perf_counter()
             await asyncio.gather(*(run.api.request("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/load-{i}",
@@ -278,7 +300,8 @@ async def phase_delete(run: Run, pods: Watch) -> Phase:
             end = await pods.until(emptied, run.args.timeout)
     seconds = None if end is None else end - t0
     left = await count_items(run.api, f"/api/v1/namespaces/{NS}/pods")
-    return Phase("delete", seconds, cpu.cores or {}, [f"LIST found {left} pods"] if left else [])
+    return Phase("delete", seconds, cpu.cores or {}, [f"LIST found {left} pods"] if left else [],
+                 writes.by_resource, writes.revisions)
 
 
 async def phase_idle(run: Run) -> Phase:
@@ -298,7 +321,8 @@ async def phase_idle(run: Run) -> Phase:
 
 
 async def measure(args: argparse.Namespace, root: Path) -> Run:
-    server = Server(data_dir=root / "server", home=root / "home").start()
+    # The node IPAM controller gives every Node a /24 from --cluster-cidr: its default /16 holds only 256.
+    server = Server(data_dir=root / "server", home=root / "home").start(["--cluster-cidr", args.cluster_cidr])
     run = Run(args, server, api_bench.Api.open(server.kubeconfig, root / "client", pool=16), root)
     node_tally = Tally({"ready": node_ready})
     pod_tally = Tally({"scheduled": lambda o: bool(o["spec"].get("nodeName")), "running": pod_running})
@@ -361,6 +385,7 @@ def rows(run: Run) -> list[c.Row]:
             out.append(c.Row("    per second", f"{rate / ph.seconds:,.0f}/s"))
         out.append(c.Row("    CPU (cores)", ", ".join(f"{k} {v:.2f}" for k, v in ph.cores.items())))
         out.extend(c.Row(f"    {note}", "") for note in ph.notes)
+        out.extend(write_rows(ph, rate, "node" if ph.name == "nodes" else "pod"))
     if "lowest Ready" in run.figures:
         low = run.figures["lowest Ready"]
         out.append(c.Row("    nodes Ready, fewest during (2) and (3)", f"{low:,}", f"{a.nodes:,}",
@@ -390,6 +415,18 @@ def rows(run: Run) -> list[c.Row]:
     return out
 
 
+def write_rows(ph: Phase, objects: int, noun: str) -> list[c.Row]:
+    """Store writes per object during a phase, and the resources that made them."""
+    if not ph.revisions:
+        return []
+    retained = sum(ph.writes.values())
+    sampled = "" if retained >= ph.revisions else f"share of the last {retained:,} rows"
+    out = [c.Row(f"    store writes per {noun}", f"{ph.revisions / objects:.2f}", "", f"{ph.revisions:,} in all")]
+    for resource, n in ph.writes.most_common(5):
+        out.append(c.Row(f"      {resource}", f"{ph.revisions * n / max(1, retained) / objects:.2f}", "", sampled))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, default=1000, help="simulated nodes (kwok's CI: 5000)")
@@ -398,6 +435,8 @@ def main() -> None:
     p.add_argument("--idle", type=float, default=30.0, help="seconds of the idle window")
     p.add_argument("--settle", type=float, default=12.0, help="seconds between the deletions and the idle window")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds each phase may take before giving up")
+    p.add_argument("--cluster-cidr", default="10.0.0.0/8",
+                   help="the server's --cluster-cidr: a /24 per node, so room for more than --nodes")
     p.add_argument("--profile", choices=PHASES, help="py-spy on the server and the sim during this phase")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state.db, profiles)")
     args = p.parse_args()

@@ -332,7 +332,7 @@ class NodeLifecycleController(Controller):
         if cached is None:
             self.health.pop(name, None)
             return None
-        node = json_copy(cached)
+        node = cached  # copied only to be changed: this runs for every node every monitor period
         observed = get_condition(node, "Ready")
         observed = dict(observed) if observed is not None else None
         node, current = await self._update_health(node, observed)
@@ -375,6 +375,7 @@ class NodeLifecycleController(Controller):
 
         if now <= saved.probe + dt.timedelta(seconds=grace):
             return node, observed
+        node = json_copy(node)
         mark_conditions_unknown(node, now)
         current = get_condition(node, "Ready")
         if current == observed:

@@ -47,10 +47,12 @@ class Kubelet:
                  labels: dict[str, str] | None = None, kubelet_port: int = 10250, watch_pods: bool = True,
                  client_ca_pem: bytes | None = None, rng: random.Random | None = None,
                  heartbeat_client: Client | None = None, root_dir: Path | None = None,
-                 on_pod_cidr=None, await_pod_cidr: bool = False):
+                 on_pod_cidr=None, await_pod_cidr: bool = False, event_client: Client | None = None):
         # rng: jitter source; simulated nodes share one (a Random holds ~2.5 KB of state).
         # heartbeat_client: for the Lease and node status only, as the kubelet's HeartbeatClient,
         # so heartbeats never queue behind pod traffic in the client's connection pool.
+        # event_client: for Events only, as the kubelet's own event client (eventRecordQPS), so a
+        # burst of events never delays pod status writes.
         # on_pod_cidr: called with the node's podCIDR once the node IPAM controller gives it one
         # (the CRI agent writes its CNI config then); by default the runtime's update_pod_cidr.
         # root_dir: the kubelet's state (pods/<uid>/volumes/...), as /var/lib/kubelet; None: a
@@ -58,7 +60,7 @@ class Kubelet:
         self.client, self.runtime, self.clock = client, runtime, clock
         self.node_name = node_name
         self.node_ip = node_ip or default_node_ip()
-        self.recorder = EventRecorder(client, "kubelet", host=node_name, clock=clock, rng=rng)
+        self.recorder = EventRecorder(event_client or client, "kubelet", host=node_name, clock=clock, rng=rng)
         self.node = NodeManager(heartbeat_client or client, runtime, node_name=node_name, node_ip=self.node_ip, labels=labels,
                                 capacity=capacity, clock=clock, kubelet_port=kubelet_port, events=self.recorder,
                                 rng=rng, on_pod_cidr=on_pod_cidr or getattr(runtime, "update_pod_cidr", None),

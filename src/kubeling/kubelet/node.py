@@ -3,7 +3,9 @@
 Follows pkg/kubelet/kubelet_node_status.go, nodestatus/setters.go and
 pkg/kubelet/nodelease: the Node is created (or reconciled when it already exists), a Lease
 in kube-node-lease is renewed every 10 s, and node status is computed every 10 s but
-written only when it changed or 5 minutes passed since the last report.
+written only when it changed or 5 minutes passed since the last report. The Node is read
+with a GET per status period, as the kubelet does, or from a shared cache (`node_cache`:
+simulated nodes share one Node informer instead of N/10 GETs per second).
 
 One NodeManager is one sleeping task on the injected clock, so thousands fit in a process.
 """
@@ -28,6 +30,7 @@ from kubeling.api.meta import rfc3339, rfc3339_micro
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
 from kubeling.kubelet.runtime.base import ImageInfo, Runtime
+from kubeling.kubelet.status import json_copy
 
 log = logging.getLogger("kubeling.kubelet.node")
 
@@ -186,10 +189,12 @@ def _condition(ctype: str, status: str, reason: str, message: str, previous: Obj
 
 def _comparable(status: Obj) -> Obj:
     """A status without heartbeat times and with canonical quantities, for change detection
-    (nodeStatusHasChanged ignores lastHeartbeatTime)."""
-    out = copy.deepcopy(status)
-    for cond in out.get("conditions") or []:
-        cond.pop("lastHeartbeatTime", None)
+    (nodeStatusHasChanged ignores lastHeartbeatTime). Shares what it does not change with
+    `status` (no deep copy: thousands of simulated nodes compare every 10 s)."""
+    out = dict(status)
+    if isinstance(out.get("conditions"), list):
+        out["conditions"] = [{k: v for k, v in cond.items() if k != "lastHeartbeatTime"}
+                             if isinstance(cond, dict) else cond for cond in out["conditions"]]
     for key in ("capacity", "allocatable"):
         if isinstance(out.get(key), dict):
             out[key] = {k: _canonical(v) for k, v in out[key].items()}
@@ -206,6 +211,21 @@ def _canonical(q: Any) -> Any:
 _MANAGED = ("capacity", "allocatable", "conditions", "addresses", "daemonEndpoints", "nodeInfo", "images")
 
 PodCIDRHook = Callable[[str], Awaitable[None] | None]
+NodeCache = Callable[[str], Obj | None]  # node name -> the Node as an informer holds it, None if unseen
+
+
+def _revision(node: Obj) -> int | None:
+    rv = (node.get("metadata") or {}).get("resourceVersion", "")
+    return int(rv) if isinstance(rv, str) and rv.isdigit() else None
+
+
+def newest(cached: Obj, written: Obj | None) -> Obj:
+    """The later of a cached Node and the one our own last write returned: a watch may not yet
+    have delivered that write, and a status computed over the older one would write it again."""
+    if written is None:
+        return cached
+    a, b = _revision(cached), _revision(written)
+    return written if a is not None and b is not None and b > a else cached
 
 
 def node_pod_cidr(node: Obj) -> str:
@@ -226,10 +246,12 @@ class NodeManager:
                  allocatable: dict[str, str] | None = None, clock: Clock = REAL, kubelet_port: int = 10250,
                  hostname: str | None = None, info: HostInfo | None = None, taints: list[Obj] | None = None,
                  events: Any = None, jitter: float = JITTER, rng: random.Random | None = None,
-                 on_pod_cidr: PodCIDRHook | None = None, await_pod_cidr: bool = False):
+                 on_pod_cidr: PodCIDRHook | None = None, await_pod_cidr: bool = False,
+                 node_cache: NodeCache | None = None):
         # on_pod_cidr: called with the Node's podCIDR when first seen and on change (the kubelet's
         # updatePodCIDR: the runtime's network config follows it); await_pod_cidr: read the Node
         # every POD_CIDR_FIRST_POLL s, doubling, until it has one, rather than every status period.
+        # node_cache: where status syncs read the Node (None: a GET each time).
         self.client = client
         self.runtime = runtime
         self.node_name = node_name
@@ -253,6 +275,10 @@ class NodeManager:
         self.await_pod_cidr = await_pod_cidr
         self.pod_cidr = ""  # the podCIDR last applied
         self._pod_cidr_poll = POD_CIDR_FIRST_POLL
+        self.node_cache = node_cache
+        self._written: Obj | None = None  # the Node as our last create or patch returned it
+        self._cache_saw_node = False
+        self._created_node = False  # this manager created the Node (so no Lease can exist yet)
 
     # -- what the kubelet says about itself
 
@@ -306,6 +332,7 @@ class NodeManager:
         node["status"] = await self.desired_status({})
         try:
             created = await self.client.create(NODES, None, node)
+            self._written, self._created_node = created, True
             self._registered(created)
             await self.update_pod_cidr(created)
             self._last_report = self.clock.monotonic()  # the create carried a full status
@@ -325,6 +352,7 @@ class NodeManager:
             if want_ann:
                 meta["annotations"] = want_ann
             existing = await self.client.patch(NODES, None, self.node_name, {"metadata": meta})
+        self._written = existing
         self._registered(existing)
         await self.update_pod_cidr(existing)
         return existing
@@ -362,10 +390,20 @@ class NodeManager:
 
     # -- status
 
+    async def read_node(self) -> Obj:
+        """The Node from the cache (or our newer write), else from the server."""
+        cached = self.node_cache(self.node_name) if self.node_cache is not None else None
+        if cached is not None:
+            self._cache_saw_node = True
+            return newest(cached, self._written)
+        if self.node_cache is not None and not self._cache_saw_node and self._written is not None:
+            return self._written  # just registered: the cache's watch has not brought it yet
+        return await self.client.get(NODES, None, self.node_name)  # no cache, or the Node is gone from it
+
     async def sync_status(self) -> bool:
         """Compute status over the server's Node; write it when it changed or a report is due.
         True when written."""
-        node = await self.client.get(NODES, None, self.node_name)
+        node = await self.read_node()
         await self.update_pod_cidr(node)
         current = node.get("status") or {}
         desired = await self.desired_status(current)
@@ -374,8 +412,8 @@ class NodeManager:
         due = self.clock.monotonic() - self._last_report >= STATUS_REPORT_FREQUENCY
         if not (changed or due):
             return False
-        await self.client.patch(NODES, None, self.node_name, {"status": desired},
-                                patch_type="strategic", subresource="status")
+        self._written = await self.client.patch(NODES, None, self.node_name, {"status": desired},
+                                                patch_type="strategic", subresource="status")
         self._last_report = self.clock.monotonic()
         self._record_transitions(current, desired)
         return True
@@ -403,20 +441,16 @@ class NodeManager:
         """Create or renew kube-node-lease/<node> (nodelease.controller)."""
         now = rfc3339_micro(self.clock.now())
         if self._lease is None:
-            try:
-                self._lease = await self.client.get(LEASES, LEASE_NAMESPACE, self.node_name)
-            except errors.ApiError as e:
-                if e.code != 404:
-                    raise
-                lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                         "metadata": {"name": self.node_name, "namespace": LEASE_NAMESPACE},
-                         "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-                                  "renewTime": now}}
-                if self._owner():
-                    lease["metadata"]["ownerReferences"] = self._owner()
-                self._lease = await self.client.create(LEASES, LEASE_NAMESPACE, lease)
-                return self._lease
-        lease = copy.deepcopy(self._lease)
+            self._lease = await self._existing_lease()
+            if self._lease is None:
+                try:
+                    self._lease = await self.client.create(LEASES, LEASE_NAMESPACE, self._new_lease(now))
+                    return self._lease
+                except errors.ApiError as e:
+                    if e.code != 409:
+                        raise
+                    self._lease = await self.client.get(LEASES, LEASE_NAMESPACE, self.node_name)
+        lease = json_copy(self._lease)
         lease["spec"].update(holderIdentity=self.node_name, leaseDurationSeconds=LEASE_DURATION_SECONDS,
                              renewTime=now)
         if self._owner() and not lease["metadata"].get("ownerReferences"):
@@ -427,6 +461,28 @@ class NodeManager:
             self._lease = None  # stale or gone: read it again on the retry
             raise
         return self._lease
+
+    async def _existing_lease(self) -> Obj | None:
+        """The Lease as stored, None when there is none. A Node this manager has just created has
+        none (its Lease would have been garbage collected with the Node before it): no GET then,
+        a conflict on the create says otherwise."""
+        if self._created_node:
+            return None
+        try:
+            return await self.client.get(LEASES, LEASE_NAMESPACE, self.node_name)
+        except errors.ApiError as e:
+            if e.code != 404:
+                raise
+            return None
+
+    def _new_lease(self, now: str) -> Obj:
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": self.node_name, "namespace": LEASE_NAMESPACE},
+                 "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+                          "renewTime": now}}
+        if self._owner():
+            lease["metadata"]["ownerReferences"] = self._owner()
+        return lease
 
     # -- the loop
 
@@ -453,12 +509,7 @@ class NodeManager:
         lease_backoff = 0.2
         while True:
             now = self.clock.monotonic()
-            if now >= next_status:
-                try:
-                    await self.sync_status()
-                except Exception as e:  # retried at the next period
-                    log.warning("error updating node %s status: %s", self.node_name, e)
-                next_status = now + self._status_interval()
+            # The Lease first: it is what keeps the node Ready when the server is slow to answer.
             if now >= next_lease:
                 try:
                     await self.renew_lease()
@@ -467,6 +518,12 @@ class NodeManager:
                     log.warning("failed to renew lease %s/%s: %s", LEASE_NAMESPACE, self.node_name, e)
                     next_lease = now + lease_backoff
                     lease_backoff = min(lease_backoff * 2, MAX_BACKOFF)
+            if now >= next_status:
+                try:
+                    await self.sync_status()
+                except Exception as e:  # retried at the next period
+                    log.warning("error updating node %s status: %s", self.node_name, e)
+                next_status = now + self._status_interval()
             await self.clock.sleep(max(0.0, min(next_status, next_lease) - self.clock.monotonic()))
 
 

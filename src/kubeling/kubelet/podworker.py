@@ -672,6 +672,11 @@ class PodWorkers:
             relist_period = None if hasattr(runtime, "add_listener") else RELIST_PERIOD
         self.relister = Relister(runtime, self.clock, self._sandbox_changed, relist_period) \
             if relist_period else None
+        # A runtime reporting container changes itself wakes the pod's worker at once (CRI's
+        # GetContainerEvents), rather than at its next resync.
+        self._listening = self.relister is None and hasattr(runtime, "add_listener")
+        if self._listening:
+            runtime.add_listener(self._container_event)
         self.gc: GarbageCollector | None = None
         if probe_manager.on_result is None:
             probe_manager.on_result = self.on_probe_result
@@ -740,6 +745,11 @@ class PodWorkers:
     async def forget_pod(self, uid: str) -> None:
         await self.volumes.unmount(uid)
 
+    def _container_event(self, event: Any) -> None:
+        worker = self._workers.get(event.pod_uid)
+        if worker is not None:
+            worker.wake.set()
+
     def _sandbox_changed(self, sandbox_id: str) -> None:
         worker = self._workers.get(self._sandbox_owner.get(sandbox_id, ""))
         if worker is not None:
@@ -767,6 +777,9 @@ class PodWorkers:
         return False
 
     async def close(self) -> None:
+        if self._listening:
+            self.runtime.remove_listener(self._container_event)
+            self._listening = False
         if self.gc is not None:
             await self.gc.stop()
         if self.relister is not None:

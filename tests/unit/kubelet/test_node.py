@@ -34,12 +34,14 @@ class Recording:
     def __init__(self, inner):
         self.inner = inner
         self.writes: list[tuple[str, str, str]] = []
+        self.reads: list[str] = []  # plural of each GET
 
     def count(self, verb, plural, sub=""):
         return self.writes.count((verb, plural, sub))
 
-    async def get(self, *a, **kw):
-        return await self.inner.get(*a, **kw)
+    async def get(self, rt, *a, **kw):
+        self.reads.append(rt.plural)
+        return await self.inner.get(rt, *a, **kw)
 
     async def create(self, rt, ns, obj, **kw):
         self.writes.append(("create", rt.plural, kw.get("subresource", "")))
@@ -194,6 +196,31 @@ async def test_lease_created_with_owner_and_renewed_every_10s(client, clock, run
     assert lease["spec"]["renewTime"] == "2026-01-01T00:01:00.000000Z"
 
 
+async def test_a_new_node_creates_its_lease_without_reading_it_first(client, clock, running):
+    await running(manager(client, clock))
+    assert "leases" not in client.reads
+    assert client.count("create", "leases") == 1
+
+
+async def test_a_lease_left_from_before_is_taken_over(client, clock, running):
+    stale = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "node-1", "namespace": LEASE_NAMESPACE},
+             "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40,
+                      "renewTime": "2025-12-31T00:00:00.000000Z"}}
+    await client.inner.create(LEASES, LEASE_NAMESPACE, stale)
+    await running(manager(client, clock))  # a new Node, an old Lease: the create conflicts
+    lease = await client.get(LEASES, LEASE_NAMESPACE, "node-1")
+    assert lease["spec"]["renewTime"] == "2026-01-01T00:00:00.000000Z"
+    assert client.count("update", "leases") == 1
+
+
+async def test_an_existing_node_reads_its_lease(client, clock, running):
+    await running(manager(client, clock))
+    await running(manager(client, clock))  # a restarted kubelet: the Node exists
+    assert client.reads.count("leases") == 1
+    assert client.count("create", "leases") == 1
+
+
 async def test_lease_renewal_recovers_from_a_conflict(client, clock, running):
     await running(manager(client, clock))
     other = await client.get(LEASES, LEASE_NAMESPACE, "node-1")
@@ -311,3 +338,69 @@ async def test_many_nodes_each_one_sleeping_task(client, clock, running):
     assert len(clock._sleepers) == n
     nodes = await client.inner.list(NODES)
     assert len(nodes["items"]) == n
+
+
+# ---- status read from a shared Node cache (simulated nodes) -------------------------------------------
+
+
+class NodeCache:
+    """What a Node informer would hold: refreshed only when the test says (a watch that lags)."""
+
+    def __init__(self, client):
+        self.client, self.nodes = client, {}
+
+    async def refresh(self, name="node-1"):
+        self.nodes[name] = await self.client.inner.get(NODES, None, name)
+
+    def get(self, name):
+        return self.nodes.get(name)
+
+
+async def test_status_syncs_read_the_cache_instead_of_getting_the_node(client, clock, running):
+    cache = NodeCache(client)
+    await running(manager(client, clock, node_cache=cache.get))
+    await cache.refresh()
+    await tick(clock, 60)
+    assert "nodes" not in client.reads
+    assert client.count("patch", "nodes", "status") == 0
+    node = await client.inner.get(NODES, None, "node-1")  # someone marks it Unknown; the cache sees it
+    for c in node["status"]["conditions"]:
+        c.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+    await client.inner.update(NODES, node, subresource="status")
+    await cache.refresh()
+    await tick(clock, 10)
+    assert client.count("patch", "nodes", "status") == 1
+    assert conditions(await client.inner.get(NODES, None, "node-1"))["Ready"]["status"] == "True"
+
+
+async def test_a_cache_behind_our_own_write_does_not_repeat_it(client, clock, running):
+    cache = NodeCache(client)
+    m = await running(manager(client, clock, node_cache=cache.get))
+    await cache.refresh()  # Ready=True, and it stays so in the cache: its watch lags
+    m.set_ready(False, "container runtime is down")
+    await tick(clock, 10)
+    assert client.count("patch", "nodes", "status") == 1
+    await tick(clock, 30)
+    assert client.count("patch", "nodes", "status") == 1  # computed over the patch's answer, not the cache
+    m.set_ready(True)
+    await tick(clock, 10)
+    assert client.count("patch", "nodes", "status") == 2
+    assert conditions(await client.inner.get(NODES, None, "node-1"))["Ready"]["status"] == "True"
+
+
+async def test_before_the_cache_has_the_node_the_registration_answer_stands_in(client, clock, running):
+    cache = NodeCache(client)
+    await running(manager(client, clock, node_cache=cache.get))
+    await tick(clock, 30)
+    assert "nodes" not in client.reads
+    assert client.count("patch", "nodes", "status") == 0
+
+
+async def test_a_node_gone_from_the_cache_is_read_from_the_server(client, clock, running):
+    cache = NodeCache(client)
+    await running(manager(client, clock, node_cache=cache.get))
+    await cache.refresh()
+    await tick(clock, 10)
+    cache.nodes.clear()  # deleted, as an informer would see it
+    await tick(clock, 10)
+    assert client.reads.count("nodes") == 1

@@ -325,3 +325,18 @@ async def test_env_from_missing_configmap_is_config_error(env: Env):
                                              "metadata": {"name": "cfg"}, "data": {"k": "v"}})
     await env.tick(1)
     assert "running" in env.status.get(pod["metadata"]["uid"])["containerStatuses"][0]["state"]
+
+
+async def test_a_container_exit_wakes_its_worker_before_the_resync(env: Env):
+    env.workers.resync = 60.0  # as simulated nodes run: container events, not polling, drive the worker
+    ann = {F + "exit-after": "2s", F + "exit-code": "3"}
+    await env.run_pod("job", [c("app")], ann, restartPolicy="Never")
+    await env.tick(3)
+    pod = await env.api("job")
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+
+
+async def test_closed_workers_stop_listening_to_the_runtime(env: Env):
+    await env.workers.close()
+    assert not env.runtime._listeners

@@ -17,7 +17,10 @@ latency is from the moment this process sent its create to the watch event showi
 container running (also from its creationTimestamp, which has 1 s resolution, for reference).
 Between rates every pod is deleted and the runtime must hold no sandbox. Where the time goes
 comes from containerd's own timestamps (sandbox ready, container created, container started)
-set against the client's send time and the watch's arrival times. Goals are printed, never
+set against the client's send time and the watch's arrival times; every CRI call of both the
+floor and the kubelet is traced (kubelet/runtime/critrace.py, KUBELING_CRI_TRACE), so each
+setup also shows its CRI calls per pod (count and time per method), the calls it makes for the
+whole node during the phase, and the gaps between a pod's calls. Goals are printed, never
 asserted.
 
     python benchmarks/pod_startup_bench.py [--pods 50] [--rates 5,20] [--setups floor,up,agent] [--keep]
@@ -49,8 +52,10 @@ import api_bench
 from controller_bench import Watch
 
 from kubeling.images import PAUSE_IMAGE, build_busybox, build_pause, import_images
+from kubeling.kubelet import podspec
 from kubeling.kubelet.cni import write_conflist
 from kubeling.kubelet.containerd import Containerd
+from kubeling.kubelet.runtime import critrace
 from kubeling.kubelet.runtime.base import ContainerConfig, ContainerState, SandboxConfig
 from kubeling.kubelet.runtime.cri import CRIError, CRIRuntime
 from tests.support.cluster import Server, start_component, stop_process
@@ -94,9 +99,13 @@ class Timeline:
     sandbox_begun: float | None = None
     container_created: float | None = None
     container_started: float | None = None
-    # the floor's client-side times as each CRI call returned
+    # client-side times of the CRI calls (the floor's own, the kubelet's from its trace)
+    sandbox_sent: float | None = None
     sandbox_returned: float | None = None
+    create_began: float | None = None
     create_returned: float | None = None
+    start_began: float | None = None
+    start_returned: float | None = None
     error: str = ""
 
     @property
@@ -113,6 +122,7 @@ class PhaseResult:
     cpu: dict[str, float] = field(default_factory=dict)  # cores
     rss: dict[str, float] = field(default_factory=dict)  # MiB, all pods running
     notes: list[str] = field(default_factory=list)
+    cri_rows: list[tuple[str, str]] = field(default_factory=list)  # (label, value) from the CRI trace
 
     def latencies(self) -> list[float]:
         return [t.latency for t in self.pods.values() if t.latency is not None]
@@ -160,6 +170,67 @@ async def runtime_stamps(cri: CRIRuntime, by_uid: dict[str, Timeline]) -> None:
             t.container_created, t.container_started = status.created_at, status.started_at
 
 
+# ---- the CRI trace: which calls a pod cost, and the gaps between them -------------------------------
+
+
+def pod_calls(calls: list[critrace.Call], uids: set[str]) -> tuple[dict[str, list[critrace.Call]], list[critrace.Call]]:
+    """Calls per pod uid (those naming one of its sandboxes or containers), and the calls naming
+    no pod (ListPodSandbox, ListContainers, ImageStatus, Status...)."""
+    sandbox_pod = {call.sandbox: call.pod for call in calls if call.pod in uids and call.sandbox}
+    container_pod = {call.container: sandbox_pod[call.sandbox] for call in calls
+                     if call.container and call.sandbox in sandbox_pod}
+    per_pod: dict[str, list[critrace.Call]] = {uid: [] for uid in uids}
+    node: list[critrace.Call] = []
+    for call in calls:
+        uid = sandbox_pod.get(call.sandbox) or container_pod.get(call.container)
+        if uid:
+            per_pod[uid].append(call)
+        elif not call.sandbox and not call.container:
+            node.append(call)
+    return per_pod, node
+
+
+def _first(calls: list[critrace.Call], method: str) -> critrace.Call | None:
+    return next((call for call in calls if call.method == method and not call.error), None)
+
+
+def call_rows(per_pod: dict[str, list[critrace.Call]], node: list[critrace.Call], pods: int) -> list[tuple[str, str]]:
+    """Per method: calls per pod and p50/p99 of their duration; the node-wide calls of the phase."""
+    by_method: dict[str, list[float]] = {}
+    for calls in per_pod.values():
+        for call in calls:
+            by_method.setdefault(call.method, []).append(call.ended - call.began)
+    rows = []
+    per_pod_text = [f"{m} {len(d) / max(1, pods):.1f}x {ms(c.percentile(d, 50))}/{ms(c.percentile(d, 99))}"
+                    for m, d in sorted(by_method.items(), key=lambda kv: kv[1] and -len(kv[1]))]
+    rows.append(("CRI calls per pod (calls, p50/p99 each)", ", ".join(per_pod_text) or "-"))
+    node_methods: dict[str, list[float]] = {}
+    for call in node:
+        node_methods.setdefault(call.method, []).append(call.ended - call.began)
+    node_text = [f"{m} {len(d)}x {ms(c.percentile(d, 50))}/{ms(c.percentile(d, 99))}"
+                 for m, d in sorted(node_methods.items())]
+    rows.append(("CRI calls for the node in the phase (calls, p50/p99)", ", ".join(node_text) or "-"))
+    return rows
+
+
+def apply_trace(result: PhaseResult, path: Path, began: float) -> None:
+    """Fill each pod's client-side call times from the CRI trace, and the phase's CRI rows."""
+    if not path.exists():
+        return
+    ended = began + result.seconds
+    calls = [call for call in critrace.read(path) if began <= call.began <= ended]
+    by_uid = {t.uid: t for t in result.pods.values() if t.uid}
+    per_pod, node = pod_calls(calls, set(by_uid))
+    for uid, own in per_pod.items():
+        t, sandbox = by_uid[uid], _first(own, "RunPodSandbox")
+        create, start = _first(own, "CreateContainer"), _first(own, "StartContainer")
+        t.sandbox_sent = sandbox.began if sandbox else None
+        t.sandbox_returned = sandbox.ended if sandbox else t.sandbox_returned
+        t.create_began, t.create_returned = (create.began, create.ended) if create else (None, t.create_returned)
+        t.start_began, t.start_returned = (start.began, start.ended) if start else (None, None)
+    result.cri_rows = call_rows(per_pod, node, len(by_uid))
+
+
 def private_mb(pid: int) -> float:
     """Unique set size in MiB (Private_Clean + Private_Dirty): what the process alone costs, without
     the shared library pages (libcrypto, grpc, Python) that RSS counts in every process mapping them."""
@@ -175,18 +246,65 @@ class MachineCpu:
     are short-lived processes no per-PID reading sees."""
 
     @staticmethod
-    def _busy_total() -> tuple[int, int]:
+    def _busy_total() -> tuple[int, int, int]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields) - idle, sum(fields)
+        return sum(fields) - idle, sum(fields), fields[4]
 
     def __enter__(self) -> MachineCpu:
         self.start = self._busy_total()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        busy, total = self._busy_total()
-        self.cores = (busy - self.start[0]) / max(1, total - self.start[1]) * (os.cpu_count() or 1)
+        busy, total, iowait = self._busy_total()
+        scale = (os.cpu_count() or 1) / max(1, total - self.start[1])
+        self.cores = (busy - self.start[0]) * scale
+        # Idle while some task waits for the disk: containerd commits its metadata with fsync.
+        self.iowait = (iowait - self.start[2]) * scale
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks of the process and of its reaped children)."""
+    table = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                table[int(proc.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))
+    return table
+
+
+class TreeCpu:
+    """Busy cores of this benchmark's own processes over a window: the given PIDs, the containerd's
+    processes and shims, and all their descendants (runc, CNI plugins and other short-lived
+    children count once their parent reaps them). The machine's figure minus this one is what
+    other jobs on the shared machine took."""
+
+    def __init__(self, pids: list[int], containerd: Containerd):
+        self.pids, self.containerd = pids, containerd
+
+    def _ours(self) -> dict[int, int]:
+        table = _process_table()
+        ours = set(self.pids) | set(processes_of(self.containerd))
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = list(ours)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in ours:
+                    ours.add(child)
+                    todo.append(child)
+        return {pid: table[pid][1] for pid in ours if pid in table}
+
+    def __enter__(self) -> TreeCpu:
+        self.start, self.wall = self._ours(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, wall = self._ours(), time.perf_counter() - self.wall
+        ticks = sum(t - self.start.get(pid, 0) for pid, t in end.items())
+        self.cores = ticks / os.sysconf("SC_CLK_TCK") / max(wall, 1e-9)
 
 
 def containerd_pid(containerd: Containerd) -> int | None:
@@ -229,15 +347,27 @@ async def wait_no_sandboxes(endpoint: str, timeout: float) -> int:
 # ---- the floor: CRI straight from this process ------------------------------------------------------
 
 
-async def floor_phase(cri: CRIRuntime, n: int, rate: float) -> PhaseResult:
+async def floor_configs(name: str, uid: str, requests: str) -> tuple[SandboxConfig, ContainerConfig]:
+    """What the floor asks for one pod: the kubelet's own configs for the benchmark's pod (its
+    resources: a BestEffort pod's containers get CPU shares 2 and oom_score_adj 1000), or
+    `minimal` ones (no resources, labels or annotations but the pod's)."""
+    if requests == "kubelet":
+        pod = pod_manifest(name)
+        pod["metadata"].update(namespace=NS, uid=uid)
+        spec = pod["spec"]["containers"][0]
+        return podspec.sandbox_config(pod), await podspec.container_config(None, pod, spec, 0)  # type: ignore[arg-type]
+    sandbox = SandboxConfig(name=name, namespace=NS, uid=uid, hostname=name,
+                            labels={"app": "pod-startup-bench"}, log_directory=f"{NS}_{name}_{uid}")
+    return sandbox, ContainerConfig(name="sleep", image=IMAGE, command=["sleep", "3600"], log_path="sleep/0.log")
+
+
+async def floor_phase(cri: CRIRuntime, n: int, rate: float, requests: str = "kubelet") -> PhaseResult:
     pods: dict[str, Timeline] = {}
 
     async def launch(i: int) -> None:
         name, uid = f"floor-{int(rate)}-{i}", str(uuid.uuid4())
-        sandbox = SandboxConfig(name=name, namespace=NS, uid=uid, hostname=name,
-                                labels={"app": "pod-startup-bench"}, log_directory=f"{NS}_{name}_{uid}")
-        container = ContainerConfig(name="sleep", image=IMAGE, command=["sleep", "3600"], log_path="sleep/0.log")
         t = pods[name] = Timeline(sent=time.time(), uid=uid)
+        sandbox, container = await floor_configs(name, uid, requests)
         try:
             sandbox_id = await cri.run_pod_sandbox(sandbox)
             t.sandbox_returned = time.time()
@@ -268,6 +398,8 @@ class Floor:
 
     containerd: Containerd
     cri: CRIRuntime
+    trace_path: Path
+    requests: str = "kubelet"  # floor_configs()
 
 
 @contextlib.asynccontextmanager
@@ -279,11 +411,13 @@ async def floor_runtime(home: Path, images: list[Path], network: PodNetwork) -> 
     await containerd.start()
     try:
         await asyncio.to_thread(import_images, containerd.address, images)
-        cri = CRIRuntime(containerd.endpoint, pod_log_root=home / "pod-logs", request_timeout=120)
+        trace_path = home / "cri-trace.jsonl"
+        cri = CRIRuntime(containerd.endpoint, pod_log_root=home / "pod-logs", request_timeout=120,
+                         trace=critrace.CallTrace(trace_path))
         await cri.start()
         try:
             await warm_up_network(cri)
-            yield Floor(containerd, cri)
+            yield Floor(containerd, cri, trace_path)
         finally:
             await cri.close()
     finally:
@@ -300,9 +434,12 @@ async def floor_runtime(home: Path, images: list[Path], network: PodNetwork) -> 
 async def measure_floor(floor: Floor, n: int, rate: float) -> PhaseResult:
     """One floor phase, then every sandbox removed."""
     pids = {"bench": os.getpid(), "containerd": containerd_pid(floor.containerd) or os.getpid()}
-    with c.CpuWindow(pids) as cpu, MachineCpu() as machine:
-        result = await floor_phase(floor.cri, n, rate)
-    result.cpu = {**(cpu.cores or {}), "machine": machine.cores}
+    began = time.time()
+    with c.CpuWindow(pids) as cpu, MachineCpu() as machine, TreeCpu([os.getpid()], floor.containerd) as ours:
+        result = await floor_phase(floor.cri, n, rate, floor.requests)
+    result.cpu = {**(cpu.cores or {}), "ours with runc/CNI": ours.cores, "machine": machine.cores,
+                  "others": max(0.0, machine.cores - ours.cores), "iowait": machine.iowait}
+    apply_trace(result, floor.trace_path, began)
     result.rss = {"containerd": c.rss_mb(pids["containerd"])}
     report_phase(result)
     await cleanup_cri(floor.containerd.endpoint)
@@ -336,6 +473,7 @@ class Cluster:
     server: Server
     api: api_bench.Api
     containerd: Containerd  # the kubelet's (same paths as the one it runs; not started by us)
+    trace_path: Path  # the kubelet's CRI trace (KUBELING_CRI_TRACE)
     agent: subprocess.Popen | None = None
     timelines: dict[str, Timeline] = field(default_factory=dict)
     watch: Watch | None = None
@@ -396,13 +534,18 @@ async def kubeling_phase(cluster: Cluster, n: int, rate: float, timeout: float) 
         return len(cluster.timelines) == n and all(t.running or t.error for t in cluster.timelines.values())
 
     pids = cluster.pids
-    with c.CpuWindow({"bench": os.getpid(), **pids}) as cpu, MachineCpu() as machine:
+    own = [os.getpid(), *(pid for name, pid in pids.items() if name != "containerd")]
+    with c.CpuWindow({"bench": os.getpid(), **pids}) as cpu, MachineCpu() as machine, \
+            TreeCpu(own, cluster.containerd) as ours:
         began = time.time()
         await arrivals(n, rate, lambda i: create_pod(cluster, names[i]))
         finished = await cluster.watch.until(done, timeout)
     pods = dict(cluster.timelines)
     result = PhaseResult(cluster.name, rate, pods, max((t.running or began) for t in pods.values()) - began,
-                         cpu={**(cpu.cores or {}), "machine": machine.cores}, rss=memory(pids))
+                         cpu={**(cpu.cores or {}), "ours with runc/CNI": ours.cores, "machine": machine.cores,
+                              "others": max(0.0, machine.cores - ours.cores), "iowait": machine.iowait},
+                         rss=memory(pids))
+    apply_trace(result, cluster.trace_path, began)
     if finished is None:
         result.notes.append(f"only {len(result.latencies())}/{n} running after {timeout:.0f} s")
     errors = [t.error for t in pods.values() if t.error]
@@ -457,6 +600,16 @@ def server_options(network: PodNetwork) -> list[str]:
     return ["--cluster-cidr", network.subnet, "--node-cidr-mask-size", network.subnet.split("/")[1]]
 
 
+@contextlib.contextmanager
+def traced(path: Path) -> Any:
+    """KUBELING_CRI_TRACE=path for the processes started inside (they inherit our environment)."""
+    os.environ[critrace.TRACE_ENV] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop(critrace.TRACE_ENV, None)
+
+
 async def start_cluster(setup: str, root: Path, images: list[Path], network: PodNetwork) -> Cluster:
     home = root / setup
     data = home / "data"
@@ -471,12 +624,17 @@ async def start_cluster(setup: str, root: Path, images: list[Path], network: Pod
     extra = server_options(network)
     if setup == "up":
         extra += ["--runtime", "cri", "--node-name", node]
-    await asyncio.to_thread(server.start, extra, 120)
-    cluster = Cluster(setup, server, api_bench.Api.open(server.kubeconfig, home / "tls", 64), Containerd(node_dir))
+    trace_path = home / "cri-trace.jsonl"
+    with traced(trace_path):
+        await asyncio.to_thread(server.start, extra, 120)
+    cluster = Cluster(setup, server, api_bench.Api.open(server.kubeconfig, home / "tls", 64), Containerd(node_dir),
+                      trace_path)
     try:
         if setup == "agent":
-            cluster.agent = start_component(server, "agent", home / "agent.log", "--runtime", "cri", "--data-dir",
-                                            str(agent_dir), "--node-name", node, "--kubelet-port", "0")
+            with traced(trace_path):
+                cluster.agent = start_component(server, "agent", home / "agent.log", "--runtime", "cri",
+                                                "--data-dir", str(agent_dir), "--node-name", node,
+                                                "--kubelet-port", "0")
         await wait_node_ready(cluster.api, node, 120)
         await cluster.api.request("POST", "/api/v1/namespaces",
                                   {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}, 201)
@@ -526,12 +684,16 @@ async def run_kubeling(block: Block, root: Path, images: list[Path], network: Po
     idle = memory(cluster.pids)
     try:
         for rate in args.rates:
-            if floor is not None:
+            # Whichever runs second follows the other's 50 pods being torn down (the kernel frees
+            # network namespaces after the call returns); --kubeling-first shows that order's cost.
+            if floor is not None and not args.kubeling_first:
                 block.floor[rate] = await measure_floor(floor, args.pods, rate)
             result = await kubeling_phase(cluster, args.pods, rate, args.timeout)
             block.results.append(result)
             report_phase(result)
             await delete_all_pods(cluster, args.timeout)
+            if floor is not None and args.kubeling_first:
+                block.floor[rate] = await measure_floor(floor, args.pods, rate)
     finally:
         await stop_cluster(cluster)
     block.memory = rss_rows(idle, block.results, args.pods)
@@ -561,10 +723,16 @@ def report_phase(result: PhaseResult) -> None:
 SEGMENTS = (
     ("send -> create returned", "sent", "created"),
     ("send -> bound seen by watch", "sent", "bound"),
+    ("send -> RunPodSandbox sent (client)", "sent", "sandbox_sent"),
+    ("RunPodSandbox sent -> began (containerd)", "sandbox_sent", "sandbox_begun"),
     ("send -> RunPodSandbox began (containerd)", "sent", "sandbox_begun"),
     ("RunPodSandbox began -> returned (client)", "sandbox_begun", "sandbox_returned"),
+    ("RunPodSandbox returned -> CreateContainer began (client)", "sandbox_returned", "create_began"),
+    ("CreateContainer began -> returned (client)", "create_began", "create_returned"),
     ("RunPodSandbox returned -> CreateContainer returned", "sandbox_returned", "create_returned"),
     ("RunPodSandbox began -> container created", "sandbox_begun", "container_created"),
+    ("CreateContainer returned -> StartContainer began (client)", "create_returned", "start_began"),
+    ("StartContainer began -> returned (client)", "start_began", "start_returned"),
     ("container created -> started", "container_created", "container_started"),
     ("container started -> running seen", "container_started", "running"),
 )
@@ -585,6 +753,7 @@ def floor_rows(floor: dict[float, PhaseResult], pods: int, where: str) -> list[c
         rows.append(c.Row(f"floor{where} {rate:g}/s: CRI direct, p50/p90/p99", spread(base.latencies()), "baseline",
                           f"{len(base.latencies())}/{pods} running"))
         rows += breakdown(base)
+        rows += [c.Row(f"  {label}", value, "") for label, value in base.cri_rows]
         rows.append(c.Row("  CPU during the phase (cores)", ", ".join(f"{k} {v:.2f}" for k, v in base.cpu.items()), ""))
         rows += [c.Row("  note", note, "") for note in base.notes]
     return rows
@@ -601,6 +770,7 @@ def kubeling_rows(result: PhaseResult, base: PhaseResult | None) -> list[c.Row]:
             c.Row(f"{label}: creationTimestamp -> running", spread(gaps(result.pods, "creation_ts", "running")),
                   "(1 s resolution)")]
     rows += breakdown(result)
+    rows += [c.Row(f"  {label}", value, "") for label, value in result.cri_rows]
     events = [t.events for t in result.pods.values() if t.running]
     if events:
         rows.append(c.Row("  watch events per pod until running", f"{sum(events) / len(events):.1f}", ""))
@@ -686,6 +856,7 @@ async def run_blocks(args: argparse.Namespace, root: Path, images: list[Path],
             floor = None
             if "floor" in args.setups:
                 floor = await stack.enter_async_context(floor_runtime(root / f"floor-{setup}", images, networks[0]))
+                floor.requests = args.floor_requests
             if setup == "floor":
                 assert floor is not None
                 for rate in args.rates:
@@ -731,6 +902,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--setups", default=",".join(SETUPS), help=f"which of {', '.join(SETUPS)}, comma-separated")
     p.add_argument("--timeout", type=float, default=180, help="seconds to wait for a phase")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
+    p.add_argument("--kubeling-first", action="store_true", help="at each rate, kubeling before the floor")
+    p.add_argument("--floor-requests", choices=("kubelet", "minimal"), default="kubelet",
+                   help="the floor's CRI configs: the kubelet's own for the same pod (default), or minimal ones")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r]
     args.setups = [s for s in args.setups.split(",") if s]

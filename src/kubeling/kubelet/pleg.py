@@ -32,6 +32,7 @@ class Relister:
         self.sandboxes: dict[str, str] = {}  # sandbox id -> state
         self.containers: dict[str, tuple[ContainerState, str]] = {}  # container id -> (state, sandbox id)
         self.listed_at = -1.0  # clock.monotonic() when the last listing began; -1: never
+        self.listed_until = -1.0  # ... and when it ended: all it holds is older than that
         self.idle = False
         self._task: asyncio.Task | None = None
 
@@ -74,6 +75,7 @@ class Relister:
                     for cid in containers.keys() | self.containers.keys()
                     if containers.get(cid) != self.containers.get(cid)}
         self.sandboxes, self.containers, self.listed_at = sandboxes, containers, began
+        self.listed_until = self.clock.monotonic()
         for sid in changed:
             if sid:
                 self.on_change(sid)

@@ -122,6 +122,7 @@ class _Container:
     container_id: str = ""
     previous_id: str = ""
     observed: ContainerStatus | None = None
+    observed_at: float = -1.0  # clock.monotonic() when `observed` was asked for
     restart_count: int = 0
     image_id: str = ""
     last_terminated: Obj | None = None  # the previous instance's terminated state
@@ -160,6 +161,12 @@ def _terminated(st: ContainerStatus, runtime_name: str) -> Obj:
     return term
 
 
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark a background call's failure as seen (whoever needs the answer asks again)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def should_restart(policy: str, exit_code: int) -> bool:
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
@@ -195,6 +202,7 @@ class _PodWorker:
         self.done = False
         self._sleep: asyncio.Future | None = None
         self._backoff_events: set[Any] = set()
+        self._image_checks: dict[str, asyncio.Task] = {}  # image -> ImageStatus asked with RunPodSandbox
 
     # ---- the loop ----
 
@@ -210,6 +218,7 @@ class _PodWorker:
                 if not self.done:
                     await self._wait()
         finally:
+            self._drop_image_checks()
             self.idle = True
 
     async def _wait(self) -> None:
@@ -230,6 +239,7 @@ class _PodWorker:
                              and not self._sleep.done())
 
     async def sync(self) -> None:
+        self._drop_image_checks()  # an early ImageStatus answer is good for the sync that asked only
         md = self.pod["metadata"]
         if self.removed or md.get("deletionTimestamp"):
             await self.terminate()
@@ -276,6 +286,7 @@ class _PodWorker:
         if self.sandbox_id:
             return
         self.sandbox = podspec.sandbox_config(self.pod, self.sandbox_attempt)
+        self._check_images_early()
         self.sandbox_id = await self.o.runtime.run_pod_sandbox(self.sandbox)
         self.sandbox_made_at = self.o.clock.monotonic()
         self.o.own_sandbox(self.sandbox_id, self.uid)
@@ -284,6 +295,37 @@ class _PodWorker:
             self.pod_ips = [self.o.node_ip]
         else:
             self.pod_ips = [ip for ip in [st.ip, *st.additional_ips] if ip]
+
+    def _check_images_early(self) -> None:
+        """Ask ImageStatus for the containers the new sandbox starts first while RunPodSandbox
+        runs, so CreateContainer follows the sandbox without that round trip (the pull decision,
+        its events and any pull still come after the sandbox, as kuberuntime orders them)."""
+        first = [c for c in self.containers.values() if c.init][:1] or \
+            [c for c in self.containers.values() if not c.init]
+        for c in first:
+            image = c.spec.get("image", "")
+            if image and image not in self._image_checks:
+                task = asyncio.ensure_future(self.o.runtime.image_status(image))
+                task.add_done_callback(_retrieve)  # a failure is asked again in _image_status
+                self._image_checks[image] = task
+
+    async def _image_status(self, image: str) -> ImageInfo | None:
+        """The image's status: the early answer once (if it came), else a new ImageStatus call."""
+        task = self._image_checks.pop(image, None)
+        if task is not None:
+            try:
+                return await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # we are cancelled ourselves
+            except Exception as e:
+                log.debug("early ImageStatus of %s failed, asking again: %s", image, e)
+        return await self.o.runtime.image_status(image)
+
+    def _drop_image_checks(self) -> None:
+        for task in self._image_checks.values():
+            task.cancel()
+        self._image_checks.clear()
 
     async def _check_sandbox(self) -> None:
         """A sandbox the relist found dead (NOTREADY, or gone) is replaced: its containers are
@@ -336,15 +378,22 @@ class _PodWorker:
 
     async def _refresh(self) -> None:
         """Each container's status; with a relist, only for those whose listed state differs from
-        what the worker last saw (a steady pod costs no runtime call)."""
+        what the worker last saw (a steady pod costs no runtime call), and not for those seen
+        settled after the last listing began: that listing knows nothing newer, and the next one
+        wakes the worker if they change (a status write echoed back by the informer costs no call)."""
         relister = self.o.relister
         for c in self.containers.values():
             if not c.container_id:
                 continue
-            if relister is not None and c.observed is not None and c.state in _SETTLED and \
-                    relister.container_state(c.container_id) == c.state:
+            if relister is not None and c.observed is not None and c.state in _SETTLED and (
+                    relister.container_state(c.container_id) == c.state or relister.listed_until < c.observed_at):
                 continue
-            c.observed = await self.o.runtime.container_status(c.container_id)
+            await self._observe(c)
+
+    async def _observe(self, c: _Container) -> None:
+        """Ask the runtime for the container's status."""
+        c.observed_at = self.o.clock.monotonic()
+        c.observed = await self.o.runtime.container_status(c.container_id)
 
     async def _step(self) -> None:
         policy = (self.pod.get("spec") or {}).get("restartPolicy", "Always")
@@ -379,7 +428,7 @@ class _PodWorker:
             await self._start(c)
         elif c.running and c.liveness_failed:
             await self._kill(c, self._grace(), f"Container {c.name} failed liveness probe, will be restarted")
-            c.observed = await self.o.runtime.container_status(c.container_id)
+            await self._observe(c)
             if should_restart(policy, c.observed.exit_code):
                 await self._restart(c)
         elif c.exited and should_restart(policy, c.observed.exit_code):
@@ -431,7 +480,7 @@ class _PodWorker:
             self.o.event(ref, "Warning", "Failed", f"Error: {e}")
         else:
             self.o.event(ref, "Normal", "Started", f"Started container {c.name}")
-        c.observed = await self.o.runtime.container_status(cid)
+        await self._observe(c)
         await self._post_start(c, ref)
         if c.running:
             self.o.probes.add_container(self.pod, c.spec, cid, self.pod_ips[0] if self.pod_ips else "")
@@ -449,7 +498,7 @@ class _PodWorker:
             await self._kill(c, self._grace(), "FailedPostStartHook")
             c.waiting = ("PostStartHookError", e.message)
             return
-        c.observed = await self.o.runtime.container_status(c.container_id)
+        await self._observe(c)
 
     async def _replace_instance(self, c: _Container, cid: str) -> None:
         """Make cid the current instance; the previous one stays (for logs --previous), older go."""
@@ -471,7 +520,7 @@ class _PodWorker:
     async def _ensure_image(self, c: _Container, ref: Obj) -> bool:
         image = c.spec.get("image", "")
         policy = c.spec.get("imagePullPolicy") or _default_pull_policy(image)
-        present = await self.o.runtime.image_status(image)
+        present = await self._image_status(image)
         if policy == "Never" and present is None:
             message = f'Container image "{image}" is not present with pull policy of Never'
             c.waiting = ("ErrImageNeverPull", message)
@@ -539,7 +588,7 @@ class _PodWorker:
         if grace > 0:
             remaining = max(remaining, MIN_GRACE)
         await self.o.runtime.stop_container(c.container_id, max(remaining, 0.0))
-        c.observed = await self.o.runtime.container_status(c.container_id)
+        await self._observe(c)
 
     async def kill_all(self, grace: float) -> None:
         """App containers together, then sidecars in reverse order (as kubelet does)."""

@@ -216,6 +216,7 @@ class Run:
     api: api_bench.Api
     root: Path
     sim: subprocess.Popen | None = None
+    components: dict[str, subprocess.Popen] = field(default_factory=dict)  # --split: scheduler, controllers
     phases: list[Phase] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -230,6 +231,7 @@ class Run:
     def pids(self) -> dict[str, int]:
         assert self.server.process is not None
         out = {"server": self.server.process.pid}
+        out.update({name: proc.pid for name, proc in self.components.items()})
         if self.sim is not None:
             out["sim"] = self.sim.pid
         return out
@@ -322,8 +324,14 @@ async def phase_idle(run: Run) -> Phase:
 
 async def measure(args: argparse.Namespace, root: Path) -> Run:
     # The node IPAM controller gives every Node a /24 from --cluster-cidr: its default /16 holds only 256.
-    server = Server(data_dir=root / "server", home=root / "home").start(["--cluster-cidr", args.cluster_cidr])
+    cidr = ["--cluster-cidr", args.cluster_cidr]
+    split_off = ["--disable-scheduler", "--controllers", ""] if args.split else []
+    server = Server(data_dir=root / "server", home=root / "home").start(cidr + split_off)
     run = Run(args, server, api_bench.Api.open(server.kubeconfig, root / "client", pool=16), root)
+    if args.split:  # as Kubernetes runs them: each its own process, so on its own core
+        run.components = {"scheduler": start_component(server, "scheduler", root / "scheduler.log"),
+                          "controllers": start_component(server, "controller-manager", root / "controllers.log",
+                                                         *cidr)}
     node_tally = Tally({"ready": node_ready})
     pod_tally = Tally({"scheduled": lambda o: bool(o["spec"].get("nodeName")), "running": pod_running})
     nodes = Watch(run.api, "/api/v1/nodes", on_event=node_tally.on_event)
@@ -347,8 +355,12 @@ async def measure(args: argparse.Namespace, root: Path) -> Run:
         await run.api.close()
         if run.sim is not None:
             stop_process(run.sim)
+        for proc in run.components.values():
+            stop_process(proc)
         server.stop()
     run.figures["logs"] = {"server": scan_log(server.log_path), "sim": scan_log(root / "sim.log")}
+    for name in run.components:
+        run.figures["logs"][name] = scan_log(root / f"{name}.log")
     return run
 
 
@@ -437,6 +449,10 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds each phase may take before giving up")
     p.add_argument("--cluster-cidr", default="10.0.0.0/8",
                    help="the server's --cluster-cidr: a /24 per node, so room for more than --nodes")
+    p.add_argument("--split", action="store_true",
+                   help="scheduler and controller-manager as processes of their own, as Kubernetes runs them "
+                        "(`kubeling server --disable-scheduler --controllers ''` + `kubeling scheduler` + "
+                        "`kubeling controller-manager`), instead of inside the server")
     p.add_argument("--profile", choices=PHASES, help="py-spy on the server and the sim during this phase")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, state.db, profiles)")
     args = p.parse_args()
@@ -449,8 +465,9 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+    layout = "scheduler and controllers in their own processes" if args.split else "one server process"
     print(f"\nkubeling kwok-style benchmark ({os.cpu_count()} CPUs, {args.nodes:,} nodes, {args.pods:,} pods "
-          f"in {args.deployments} Deployment(s), {time.perf_counter() - started:.0f} s)\n")
+          f"in {args.deployments} Deployment(s), {layout}, {time.perf_counter() - started:.0f} s)\n")
     c.print_table(rows(run))
 
 

@@ -27,11 +27,26 @@ class Controller:
         self.clock = clock
         self.queue = WorkQueue(self.name, clock=clock)
         self._tasks: list[asyncio.Task] = []
+        self._holds: dict[str, float] = {}
+        self._releases: set[asyncio.Task] = set()  # held keys, done() when their time is up
 
     async def reconcile(self, key: str) -> float | None:
         """One step toward the desired state for `key`. Return seconds after which to look
         again (None: only on the next event); raise to retry with per-key backoff."""
         raise NotImplementedError
+
+    def hold(self, key: str, seconds: float) -> None:
+        """Keep `key` in hand for `seconds` after the current reconcile returns. For a sync that
+        walks many objects (a ReplicaSet of 10,000 pods takes tens of milliseconds) and whose key
+        every one of their events adds again: back to back, such syncs would take the whole
+        event loop; held, the events in between mark the key dirty and it runs once after them."""
+        self._holds[key] = seconds
+
+    async def _release_after(self, key: str, seconds: float) -> None:
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self.queue.done(key)
 
     def enqueue(self, obj: Obj) -> None:
         self.queue.add(object_key(obj))
@@ -42,6 +57,8 @@ class Controller:
 
     async def stop(self) -> None:
         """Let the keys in hand finish, then stop the workers."""
+        for task in list(self._releases):
+            task.cancel()  # a held key is done at once: it has been reconciled
         try:
             await asyncio.wait_for(self.queue.drain(), 10)
         except TimeoutError:
@@ -69,4 +86,10 @@ class Controller:
                 self.queue.forget(key)
                 if again is not None:
                     self.queue.add_after(key, again)
-            self.queue.done(key)
+            held = self._holds.pop(key, 0.0)
+            if held > 0 and not self.queue.shutting_down:
+                task = asyncio.get_running_loop().create_task(self._release_after(key, held))
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
+            else:
+                self.queue.done(key)

@@ -18,7 +18,7 @@ from kubeling.api.registry import ResourceType
 from kubeling.apiserver import listing
 from kubeling.apiserver.storage import ResourceStore, WriteOptions
 from kubeling.apiserver.watchcache import WatchCache
-from kubeling.client.base import PATCH_CONTENT_TYPES, Obj, WatchEvent
+from kubeling.client.base import PATCH_CONTENT_TYPES, Obj, WatchEvent, json_copy
 from kubeling.store import open_backend
 
 
@@ -72,7 +72,7 @@ class LocalClient:
         try:
             async for batch in events:
                 for kind, obj in batch:
-                    yield WatchEvent(type=kind, object=copy.deepcopy(obj))
+                    yield WatchEvent(type=kind, object=json_copy(obj))
         finally:
             await events.aclose()
 

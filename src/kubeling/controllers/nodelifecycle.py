@@ -38,7 +38,7 @@ from kubeling.client.clock import REAL, Clock
 from kubeling.client.controller import Controller
 from kubeling.client.events import NORMAL, WARNING, EventRecorder, TokenBucket
 from kubeling.client.informer import InformerFactory
-from kubeling.controllers.podutil import json_copy
+from kubeling.client.base import json_copy
 
 log = logging.getLogger("kubeling.controllers.nodelifecycle")
 

@@ -6,15 +6,14 @@ Mirrors Kubernetes' pkg/api/v1/pod (readiness, availability), pkg/controller/con
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
+import heapq
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
-import orjson
 
 from kubeling.api.meta import parse_time
 from kubeling.api.selectors import DOUBLE_EQUALS, EQUALS, IN, LabelSelector
@@ -29,15 +28,6 @@ _INT = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.ParseInt accepts in base 
 
 # controller.ActivePods: phases not listed rank with Pending (Go's map zero value).
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
-
-
-def json_copy(obj: Any) -> Any:
-    """A deep copy of a JSON-shaped object (every API object is one), through orjson: several
-    times faster than copy.deepcopy, which a sync would otherwise spend much of its time in."""
-    try:
-        return orjson.loads(orjson.dumps(obj))
-    except TypeError:  # not JSON after all (orjson.JSONEncodeError is a TypeError)
-        return copy.deepcopy(obj)
 
 
 # ---- readiness and availability (pkg/api/v1/pod) ------------------------------------------------
@@ -209,64 +199,93 @@ def _log_rank(t: dt.datetime, now: dt.datetime) -> int:
     return int(math.log2(nanos)) if nanos > 0 else -1
 
 
-def _newer_first(t1: dt.datetime | None, t2: dt.datetime | None, now: dt.datetime | None,
-                 uid1: str, uid2: str) -> bool:
+@dataclass(slots=True)
+class _Facts:
+    """What the ranking compares of one pod, read once: sorting 10,000 pods makes ~140,000
+    comparisons, and reading conditions and timestamps in each made a scale-down sync take
+    most of a second."""
+    unassigned: bool
+    phase: int
+    ready: bool
+    cost: int
+    rank: int
+    uid: str
+    ready_time: dt.datetime | None
+    ready_bucket: int
+    restarts: tuple[int, int]
+    created: dt.datetime | None
+    created_bucket: int
+
+
+def _facts(pod: Obj, rank: int, now: dt.datetime | None) -> _Facts:
+    ready = is_pod_ready(pod)
+    ready_time = _ready_time(pod) if ready else None
+    created = _time((pod.get("metadata") or {}).get("creationTimestamp"))
+    return _Facts(
+        unassigned=not (pod.get("spec") or {}).get("nodeName"),
+        phase=_PHASE_ORDINAL.get((pod.get("status") or {}).get("phase"), 0),
+        ready=ready, cost=deletion_cost(pod), rank=rank, uid=(pod.get("metadata") or {}).get("uid", ""),
+        ready_time=ready_time, ready_bucket=_bucket(ready_time, now), restarts=_max_restarts(pod),
+        created=created, created_bucket=_bucket(created, now))
+
+
+def _bucket(t: dt.datetime | None, now: dt.datetime | None) -> int:
+    return _log_rank(t, now) if t is not None and now is not None else 0
+
+
+def _newer_first(t1: dt.datetime | None, t2: dt.datetime | None, bucket1: int, bucket2: int,
+                 now: dt.datetime | None, uid1: str, uid2: str) -> bool:
     """Zero time first, then the younger one, in power-of-two age buckets (LogarithmicScaleDown)
     with ties in a bucket broken by uid so that the choice is random-ish but stable."""
     if t1 is None or t2 is None or now is None:
         return t1 is None
-    diff = _log_rank(t1, now) - _log_rank(t2, now)
+    diff = bucket1 - bucket2
     return uid1 < uid2 if diff == 0 else diff < 0
 
 
-def _less(a: Obj, b: Obj, rank_a: int, rank_b: int, now: dt.datetime | None) -> bool:
+def _less(a: _Facts, b: _Facts, now: dt.datetime | None) -> bool:
     """True when a should be deleted before b."""
-    node_a, node_b = (a.get("spec") or {}).get("nodeName") or "", (b.get("spec") or {}).get("nodeName") or ""
-    if node_a != node_b and (not node_a or not node_b):  # 1. unassigned < assigned
-        return not node_a
-    phase_a = _PHASE_ORDINAL.get((a.get("status") or {}).get("phase"), 0)
-    phase_b = _PHASE_ORDINAL.get((b.get("status") or {}).get("phase"), 0)
-    if phase_a != phase_b:  # 2. Pending < Unknown < Running
-        return phase_a < phase_b
-    ready_a, ready_b = is_pod_ready(a), is_pod_ready(b)
-    if ready_a != ready_b:  # 3. not ready < ready
-        return not ready_a
-    cost_a, cost_b = deletion_cost(a), deletion_cost(b)
-    if cost_a != cost_b:  # 4. lower pod-deletion-cost < higher
-        return cost_a < cost_b
-    if rank_a != rank_b:  # 5. doubled up on a node < not doubled up
-        return rank_a > rank_b
-    uid_a, uid_b = (a.get("metadata") or {}).get("uid", ""), (b.get("metadata") or {}).get("uid", "")
-    if ready_a and ready_b:  # 6. ready for a shorter time < longer
-        t_a, t_b = _ready_time(a), _ready_time(b)
-        if t_a != t_b:
-            return _newer_first(t_a, t_b, now, uid_a, uid_b)
-    restarts_a, restarts_b = _max_restarts(a), _max_restarts(b)
-    if restarts_a[0] != restarts_b[0]:  # 7. more restarts < fewer (regular, then sidecars)
-        return restarts_a[0] > restarts_b[0]
-    if restarts_a[1] != restarts_b[1]:
-        return restarts_a[1] > restarts_b[1]
-    c_a = _time((a.get("metadata") or {}).get("creationTimestamp"))
-    c_b = _time((b.get("metadata") or {}).get("creationTimestamp"))
-    if c_a != c_b:  # 8. newer < older
-        return _newer_first(c_a, c_b, now, uid_a, uid_b)
+    if a.unassigned != b.unassigned:  # 1. unassigned < assigned
+        return a.unassigned
+    if a.phase != b.phase:  # 2. Pending < Unknown < Running
+        return a.phase < b.phase
+    if a.ready != b.ready:  # 3. not ready < ready
+        return not a.ready
+    if a.cost != b.cost:  # 4. lower pod-deletion-cost < higher
+        return a.cost < b.cost
+    if a.rank != b.rank:  # 5. doubled up on a node < not doubled up
+        return a.rank > b.rank
+    if a.ready and b.ready and a.ready_time != b.ready_time:  # 6. ready for a shorter time < longer
+        return _newer_first(a.ready_time, b.ready_time, a.ready_bucket, b.ready_bucket, now, a.uid, b.uid)
+    if a.restarts[0] != b.restarts[0]:  # 7. more restarts < fewer (regular, then sidecars)
+        return a.restarts[0] > b.restarts[0]
+    if a.restarts[1] != b.restarts[1]:
+        return a.restarts[1] > b.restarts[1]
+    if a.created != b.created:  # 8. newer < older
+        return _newer_first(a.created, b.created, a.created_bucket, b.created_bucket, now, a.uid, b.uid)
     return False
 
 
 def rank_pods_for_deletion(pods: Sequence[Obj], ranks: Sequence[int] | None = None,
-                           now: dt.datetime | None = None) -> list[Obj]:
-    """pods sorted so that the ones to delete first come first (ActivePodsWithRanks).
-    ranks[i] is how many related pods share pods[i]'s node (higher: delete sooner)."""
+                           now: dt.datetime | None = None, count: int | None = None) -> list[Obj]:
+    """pods sorted so that the ones to delete first come first (ActivePodsWithRanks); only the
+    first `count` when given. ranks[i] is how many related pods share pods[i]'s node (higher:
+    delete sooner)."""
     ranks = list(ranks) if ranks is not None else [0] * len(pods)
+    facts = [_facts(pod, rank, now) for pod, rank in zip(pods, ranks, strict=True)]
 
     def cmp(i: int, j: int) -> int:
-        if _less(pods[i], pods[j], ranks[i], ranks[j], now):
+        if _less(facts[i], facts[j], now):
             return -1
-        if _less(pods[j], pods[i], ranks[j], ranks[i], now):
+        if _less(facts[j], facts[i], now):
             return 1
         return 0
 
-    order = sorted(range(len(pods)), key=functools.cmp_to_key(cmp))
+    key = functools.cmp_to_key(cmp)
+    if count is not None and count < len(pods):
+        order = heapq.nsmallest(count, range(len(pods)), key=key)  # sorted(...)[:count], in n log count
+    else:
+        order = sorted(range(len(pods)), key=key)
     return [pods[i] for i in order]
 
 

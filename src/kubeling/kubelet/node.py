@@ -30,7 +30,7 @@ from kubeling.api.meta import rfc3339, rfc3339_micro
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
 from kubeling.kubelet.runtime.base import ImageInfo, Runtime
-from kubeling.kubelet.status import json_copy
+from kubeling.client.base import json_copy
 
 log = logging.getLogger("kubeling.kubelet.node")
 

@@ -28,19 +28,24 @@ SIM_LABELS = {"type": "kubeling-sim"}
 SIM_POD_RESYNC = 10.0
 # The kubelet's HeartbeatClient times out after min(nodeStatusUpdateFrequency, lease duration).
 HEARTBEAT_TIMEOUT = 10.0
+# Connections for every node's Lease and status: a node's Lease must renew within 40 s however
+# slow the server answers under load, so the pool grows with the nodes (5,000 renewals per 10 s
+# over 16 connections need each answer in 32 ms; over 100, in 200 ms).
 HEARTBEAT_CONNECTIONS = 16
+NODES_PER_HEARTBEAT_CONNECTION = 50
 # Every node's Events share a few connections of their own (the kubelet's event client has its own
 # rate limit): a burst of them (three per started pod) waits there, not in front of pod status writes.
 EVENT_CONNECTIONS = 8
 
 
-def heartbeat_client_for(client: Client) -> Client | None:
+def heartbeat_client_for(client: Client, nodes: int = 0) -> Client | None:
     """A second client on the same connection, with its own keep-alive pool, for every node's
     Lease and status (None when `client` is not a RestClient: in-process tests share it)."""
     if not isinstance(client, RestClient):
         return None
+    connections = max(HEARTBEAT_CONNECTIONS, nodes // NODES_PER_HEARTBEAT_CONNECTION)
     return RestClient(client.connection, user_agent=f"{client.user_agent} heartbeat",
-                      max_connections=HEARTBEAT_CONNECTIONS, request_timeout=HEARTBEAT_TIMEOUT)
+                      max_connections=connections, request_timeout=HEARTBEAT_TIMEOUT)
 
 
 def event_client_for(client: Client) -> Client | None:
@@ -60,7 +65,7 @@ class SimulatedNodes:
         self.client, self.clock = client, clock
         self.kubelets: dict[str, Kubelet] = {}
         rng = random.Random()  # one jitter source for every node's loops
-        self.heartbeat_client = heartbeat_client_for(client)
+        self.heartbeat_client = heartbeat_client_for(client, count)
         self.event_client = event_client_for(client)
         selector = ",".join(f"{k}={v}" for k, v in SIM_LABELS.items())
         self.node_informer = Informer(client, NODES, label_selector=selector, clock=clock)

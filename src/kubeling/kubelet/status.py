@@ -9,17 +9,14 @@ pod (the latest computed status wins, intermediate ones are skipped).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import Iterable
-from typing import Any
 
-import orjson
 
 from kubeling.api import registry
 from kubeling.api.errors import ApiError
 from kubeling.api.meta import rfc3339
-from kubeling.client.base import Client, Obj
+from kubeling.client.base import Client, Obj, json_copy
 from kubeling.client.clock import REAL, Clock
 
 log = logging.getLogger(__name__)
@@ -37,15 +34,6 @@ READY = "Ready"
 KUBELET_CONDITIONS = (READY_TO_START, INITIALIZED, READY, CONTAINERS_READY)
 
 RETRY_PAUSE = 1.0  # seconds between attempts at a failed status write
-
-
-def json_copy(obj: Any) -> Any:
-    """A deep copy of a JSON-shaped object through orjson: 8x faster than copy.deepcopy on a pod
-    status, which every pod's every status change (10,000 pods on a simulated cluster) pays."""
-    try:
-        return orjson.loads(orjson.dumps(obj))
-    except TypeError:  # not JSON after all
-        return copy.deepcopy(obj)
 
 
 def is_sidecar(container: Obj) -> bool:

@@ -49,11 +49,15 @@ def _row_values(info: NodeInfo) -> tuple[int, ...]:
             r.ephemeral_storage, nz.milli_cpu, nz.memory, len(info.pods))
 
 
-def _images(info: NodeInfo) -> frozenset[str]:
+_NO_IMAGES: dict[str, int] = {}
+
+
+def _images(info: NodeInfo) -> dict[str, int]:
+    """Normalized image name -> size on this node."""
     from kubeling.scheduler.plugins.image_locality import node_images  # plugins import this module
     if not (info.node.get("status") or {}).get("images"):
-        return frozenset()
-    return frozenset(node_images(info.node))
+        return _NO_IMAGES
+    return node_images(info.node)
 
 
 def _has_affinity_pods(info: NodeInfo) -> tuple[bool, bool]:
@@ -138,8 +142,11 @@ class NodeTable:
         self.safe = True
         self.tainted = np.zeros(0, dtype=bool)
         self.cordoned = np.zeros(0, dtype=bool)
-        self._images: list[frozenset[str]] = []
+        self._images: list[dict[str, int]] = []
         self.image_nodes: Counter[str] = Counter()  # image -> number of nodes holding it
+        # image -> size, from the first node that reported it (as the scheduler cache's imageStates)
+        self.image_sizes: dict[str, int] = {}
+        self._image_cols: dict[str, np.ndarray] = {}  # image -> bool per row, built on first use
         self._affinity: dict[int, bool] = {}  # row with pods with affinity -> one has required anti-affinity
         self._labels: dict[str, LabelColumn] = {}
         self._pod_counts: OrderedDict[Hashable, tuple[Callable[[Obj], bool], np.ndarray]] = OrderedDict()
@@ -189,6 +196,11 @@ class NodeTable:
                                  dtype=bool)
         self._images = [_images(info) for info in infos]
         self.image_nodes = Counter(name for names in self._images for name in names)
+        self.image_sizes = {}
+        self._image_cols = {}
+        for images in self._images:
+            for name, size in images.items():
+                self.image_sizes.setdefault(name, size)
         self._affinity = {}
         for row, info in enumerate(infos):
             self._set_affinity(row, info)
@@ -219,10 +231,7 @@ class NodeTable:
         self.cordoned[row] = bool(spec.get("unschedulable"))
         images = _images(info)
         if images != self._images[row]:
-            self.image_nodes.subtract(self._images[row])
-            self.image_nodes.update(images)
-            self.image_nodes = +self.image_nodes  # drop images no node holds any more
-            self._images[row] = images
+            self._replace_images(row, images)
         self._set_affinity(row, info)
         for key, column in self._labels.items():
             column.codes[row] = column.code_of(info.node, key)
@@ -319,8 +328,32 @@ class NodeTable:
             self._pod_counts.popitem(last=False)
         return counts
 
+    def _replace_images(self, row: int, images: dict[str, int]) -> None:
+        self.image_nodes.subtract(self._images[row].keys())
+        self.image_nodes.update(images.keys())
+        self.image_nodes = +self.image_nodes  # drop images no node holds any more
+        for name in [n for n in self.image_sizes if n not in self.image_nodes]:
+            del self.image_sizes[name]
+        for name, size in images.items():
+            self.image_sizes.setdefault(name, size)
+        self._images[row] = images
+        for name, column in self._image_cols.items():
+            column[row] = name in images
+
     def any_image(self, names: Any) -> bool:
         return any(n in self.image_nodes for n in names)
+
+    def image_column(self, name: str) -> np.ndarray:
+        """Per row: whether the node holds image `name` (normalized)."""
+        column = self._image_cols.get(name)
+        if column is None:
+            column = np.fromiter((name in images for images in self._images), dtype=bool, count=len(self._images))
+            self._image_cols[name] = column
+        return column
+
+    def image_summary(self, names: Any) -> dict[str, tuple[int, int]]:
+        """name -> (size, number of nodes holding it), for the names some node holds."""
+        return {n: (self.image_sizes[n], self.image_nodes[n]) for n in names if n in self.image_nodes}
 
 
 def of(snapshot: Snapshot) -> NodeTable:

@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from kubeling.api.selectors import LabelSelector
+from kubeling.client.base import json_copy
 from kubeling.client.cache import Indexer
 from kubeling.controllers import podutil
 from kubeling.controllers.replicaset import pod_from_template, shared_pod_body
@@ -125,7 +126,7 @@ def test_cache_index_helpers():
     {1: "non-string key"},
 ])
 def test_json_copy_is_an_equal_independent_copy(value):
-    copied = podutil.json_copy(value)
+    copied = json_copy(value)
     assert copied == value
     assert copied is not value
     for k, v in value.items():

@@ -46,6 +46,7 @@ def same(a: node_table.NodeTable, b: node_table.NodeTable) -> None:
     assert a.tainted.tolist() == b.tainted.tolist() and a.cordoned.tolist() == b.cordoned.tolist()
     assert [x.tolist() for x in a.scalar("example.com/gpu")] == [x.tolist() for x in b.scalar("example.com/gpu")]
     assert +a.image_nodes == +b.image_nodes
+    assert a.image_sizes == b.image_sizes
     assert [i.name for i in a.affinity_infos()] == [i.name for i in b.affinity_infos()]
     assert [i.name for i in a.affinity_infos(True)] == [i.name for i in b.affinity_infos(True)]
 
@@ -101,6 +102,25 @@ def test_images_are_counted_per_node_with_normalized_names():
     assert table.image_nodes["docker.io/library/nginx:latest"] == 2
     assert table.any_image(["docker.io/library/busybox:latest"])
     assert not table.any_image(["docker.io/library/redis:latest"])
+
+
+def test_image_summary_follows_node_changes_without_walking_the_nodes():
+    cache = Cache()
+    cache.add_node(node("a", images=["nginx"]))
+    cache.add_node(node("b"))
+    snap = Snapshot()
+    cache.update_snapshot(snap)
+    table = node_table.of(snap)
+    nginx, redis = "docker.io/library/nginx:latest", "docker.io/library/redis:latest"
+    assert table.image_summary([nginx, redis]) == {nginx: (1, 1)}
+    cache.update_node(node("b", images=["nginx", "redis"]))
+    cache.update_snapshot(snap)
+    assert node_table.of(snap).image_summary([nginx, redis]) == {nginx: (1, 2), redis: (1, 1)}
+    cache.update_node(node("b"))
+    cache.update_node(node("a"))
+    cache.update_snapshot(snap)
+    table = node_table.of(snap)
+    assert table.image_summary([nginx, redis]) == {} and table.image_sizes == {}
 
 
 def test_rows_are_none_for_a_node_info_outside_the_snapshot():

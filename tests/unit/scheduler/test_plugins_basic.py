@@ -622,6 +622,12 @@ def image_pod(*images: str, init: tuple[str, ...] = ()) -> dict:
 ])
 def test_image_locality_score(name, p, nodes, expected):
     assert scored(ImageLocality, p, [(n, []) for n in nodes]) == expected
+    # The batch form, from the node table's image columns, gives the same scores.
+    infos = [info(n) for n in nodes]
+    plugin = make(ImageLocality, infos)
+    state = CycleState()
+    plugin.pre_score(state, p, infos)
+    assert [int(v) for v in plugin.score_nodes(state, p, infos)] == expected
 
 
 @pytest.mark.parametrize("name,normalized", [

@@ -13,7 +13,7 @@ import logging
 from kubeling.api import registry
 from kubeling.api.errors import ApiError
 from kubeling.api.selectors import LabelSelector
-from kubeling.client.base import Client, Obj, object_key, split_key
+from kubeling.client.base import Client, Obj, json_copy, object_key, split_key
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.controller import Controller
 from kubeling.client.events import WARNING, EventRecorder
@@ -25,7 +25,6 @@ from kubeling.controllers.podutil import (
     CONTROLLER_UID_INDEX,
     add_claim_indexers,
     get_controller_of,
-    json_copy,
     label_matcher,
     new_controller_ref,
     owned_or_orphaned,
@@ -78,7 +77,6 @@ class DeploymentController(Controller):
                 await self.update_status(d)
             return None
         rs_list = await self.claim_replica_sets(d)
-        pod_map = self.pod_map(d, rs_list)
         if d["metadata"].get("deletionTimestamp"):
             await sync.sync_status_only(self, d, rs_list)
             return None
@@ -90,7 +88,9 @@ class DeploymentController(Controller):
             await sync.sync(self, d, rs_list)
             return None
         if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-            return await rollout_recreate(self, d, rs_list, pod_map)
+            # Only Recreate reads the pods (the old ones must be gone): grouping them walks all of
+            # them, too dear to do on every sync of a large rolling Deployment.
+            return await rollout_recreate(self, d, rs_list, self.pod_map(d, rs_list))
         return await rollout_rolling(self, d, rs_list)
 
     # ---- writes shared by the sync steps --------------------------------------------------------

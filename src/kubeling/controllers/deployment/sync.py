@@ -16,7 +16,8 @@ from kubeling.client.base import Obj
 from kubeling.client.events import NORMAL, WARNING
 from kubeling.controllers.deployment import util
 from kubeling.controllers.deployment.util import replicas
-from kubeling.controllers.podutil import get_controller_of, json_copy, new_controller_ref
+from kubeling.client.base import json_copy
+from kubeling.controllers.podutil import get_controller_of, new_controller_ref
 
 if TYPE_CHECKING:
     from kubeling.controllers.deployment.controller import DeploymentController

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+
 from kubeling.scheduler import framework, node_table
 from kubeling.scheduler.framework import MAX_NODE_SCORE, CycleState, NodeInfo, Obj, Plugin, Status
 from kubeling.scheduler.registry import register
@@ -99,17 +101,10 @@ class ImageLocality(Plugin):
 
     def _summary(self, state: CycleState, names: list[str]) -> dict[str, tuple[int, int]]:
         """name -> (size, number of nodes holding it) over the whole snapshot, once per cycle;
-        the size is the first node's, as the scheduler cache keeps it."""
+        the node table keeps the counts as nodes change, so this does not walk the nodes."""
         summary = state.get(SUMMARY_KEY)
         if summary is None:
-            wanted = set(names)
-            summary = {}
-            for info in self.handle.snapshot:
-                images = self._images(info.node)
-                for name in wanted.intersection(images) if images else ():
-                    size, count = summary.get(name, (images[name], 0))
-                    summary[name] = (size, count + 1)
-            state[SUMMARY_KEY] = summary
+            summary = state[SUMMARY_KEY] = node_table.of(self.handle.snapshot).image_summary(names)
         return summary
 
     def pre_score(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> Status:
@@ -130,6 +125,28 @@ class ImageLocality(Plugin):
         total_score = sum(scaled_image_score(summary[n][0], summary[n][1], total)
                           for n in names if n in images and n in summary)
         return calculate_priority(total_score, len(names)), framework.SUCCESS
+
+    def score_nodes(self, state: CycleState, pod: Obj, nodes: list[NodeInfo]) -> list[int] | np.ndarray:
+        """score() for every node, from the node table's image columns: once every node holds the
+        pod's image, node by node this took a sixth of the scheduler's time."""
+        names = state.get(PRE_SCORE_KEY)
+        if names is None:
+            names = state[PRE_SCORE_KEY] = pod_images(pod)
+        table = node_table.of(self.handle.snapshot)
+        rows = table.rows(nodes)
+        if rows is None or not names:
+            return [self.score(state, pod, n)[0] for n in nodes]
+        summary = self._summary(state, names)
+        total = len(self.handle.snapshot)
+        sums = np.zeros(len(nodes), dtype=np.int64)
+        for name in names:  # a name twice (two containers) counts twice, as in score()
+            if name in summary:
+                held = table.image_column(name)[rows]
+                sums += np.where(held, scaled_image_score(summary[name][0], summary[name][1], total), 0)
+        max_threshold = MAX_CONTAINER_THRESHOLD * len(names)
+        clipped = np.clip(sums, MIN_THRESHOLD, max_threshold)
+        # A node holding none of them sums to 0, clipped to the threshold: 0, as score() says.
+        return MAX_NODE_SCORE * (clipped - MIN_THRESHOLD) // (max_threshold - MIN_THRESHOLD)
 
     def events_to_register(self) -> list[str]:
         return []  # a score plugin never rejects a pod

@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,15 +54,17 @@ class _LRU(OrderedDict):
         self.size = size
 
     def lookup(self, key: Any) -> Any:
-        if key in self:
+        try:
             self.move_to_end(key)
-            return self[key]
-        return None
+        except KeyError:
+            return None
+        return self[key]
 
     def put(self, key: Any, value: Any) -> None:
+        if key in self:
+            self.move_to_end(key)
         self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
+        if len(self) > self.size:
             self.popitem(last=False)
 
 
@@ -146,9 +148,11 @@ class EventCorrelator:
         self._spam = _LRU()
 
     def correlate(self, ev: Obj) -> CorrelateResult:
-        aggregated, key = self._aggregate(ev)
+        # One object key serves all three steps: an aggregated event keeps ev's source and object.
+        obj_key = _object_key(ev)
+        aggregated, key = self._aggregate(ev, obj_key)
         observed, patch = self._observe(aggregated, key)
-        if self._filtered(observed):
+        if self._filtered(obj_key):
             return CorrelateResult(skip=True)
         return CorrelateResult(event=observed, patch=patch)
 
@@ -158,8 +162,10 @@ class EventCorrelator:
         self._observed.put(event_key(ev), _Observation(
             ev.get("count") or 1, ev.get("firstTimestamp", ""), md.get("name", ""), md.get("resourceVersion", "")))
 
-    def _aggregate(self, ev: Obj) -> tuple[Obj, tuple]:
-        group, local = aggregate_key(ev)
+    def _aggregate(self, ev: Obj, obj_key: tuple) -> tuple[Obj, tuple]:
+        group = obj_key + (ev.get("type", ""), ev.get("reason", ""), ev.get("reportingComponent", ""),
+                           ev.get("reportingInstance", ""))
+        local = ev.get("message", "")
         now = self.clock.monotonic()
         record = self._aggregates.lookup(group)
         if record is None or now - record.last > self.max_interval:
@@ -168,7 +174,8 @@ class EventCorrelator:
         record.last = now
         self._aggregates.put(group, record)
         if len(record.local_keys) < self.max_events:
-            return ev, event_key(ev)
+            return ev, obj_key + ((ev.get("involvedObject") or {}).get("fieldPath", ""), ev.get("type", ""),
+                                  ev.get("reason", ""), local)
         record.local_keys.pop()  # keep the set from growing past the threshold
         stamp = rfc3339(self.clock.now())
         combined = {
@@ -200,12 +207,12 @@ class EventCorrelator:
                                              md.get("resourceVersion", "")))
         return ev, patch
 
-    def _filtered(self, ev: Obj) -> bool:
-        key = spam_key(ev)
+    def _filtered(self, key: tuple) -> bool:
+        """Whether the spam filter drops an event about the object `key` (spam_key)."""
         bucket = self._spam.lookup(key)
         if bucket is None:
             bucket = TokenBucket(self.qps, self.burst, self.clock)
-        self._spam.put(key, bucket)
+            self._spam.put(key, bucket)
         return not bucket.try_accept()
 
 
@@ -216,8 +223,9 @@ class _Namer:
         self.clock = clock
         self._last = 0
 
-    def next(self, object_name: str) -> str:
-        nanos = _unix_nano(self.clock.now())
+    def next(self, object_name: str, now: dt.datetime | None = None) -> str:
+        """The name for an event made at `now` (default: the clock's now)."""
+        nanos = _unix_nano(self.clock.now() if now is None else now)
         nanos = max(nanos, self._last + 1)
         self._last = nanos
         return f"{object_name}.{nanos:x}"
@@ -254,9 +262,13 @@ class EventRecorder:
         self._rng = rng or random.Random()
         self._max_queued, self._writers = max_queued, writers
         self._queue: asyncio.Queue[Obj | None] | None = None
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        # Objects a writer is busy with -> their later events, which that writer writes next.
+        self._busy: dict[str, deque[Obj]] = {}
         self._closing = False
         self._closed = asyncio.Event()
+        self._stamp_second: dt.datetime | None = None
+        self._stamp_text = ""
 
     def event(self, obj: Obj, type: str, reason: str, message: str) -> None:
         """Queue an Event about obj; never blocks, never raises."""
@@ -295,75 +307,79 @@ class EventRecorder:
         """Write what is queued (without retry pauses), then stop the background task."""
         self._closing = True
         self._closed.set()
-        if self._task is None:
+        if not self._tasks:
             return
         assert self._queue is not None
-        self._queue.put_nowait(None)
+        for _ in self._tasks:  # behind every queued event: each writer stops at one
+            self._queue.put_nowait(None)
         try:
-            await self._task
+            await asyncio.gather(*self._tasks)
         finally:
-            self._task = None
+            self._tasks = []
 
     # ---- internals ----
 
     def _ensure_started(self) -> asyncio.Queue | None:
-        if self._task is None:
+        if not self._tasks:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 log.error("EventRecorder.event called outside an event loop; event dropped")
                 return None
             self._queue = asyncio.Queue()
-            self._task = loop.create_task(self._worker(), name=f"events-{self.component}")
+            self._tasks = [loop.create_task(self._writer(), name=f"events-{self.component}-{i}")
+                           for i in range(self._writers)]
         return self._queue
 
     def _make_event(self, ref: Obj, type: str, reason: str, message: str) -> Obj:
-        stamp = rfc3339(self.clock.now())
+        now = self.clock.now()
+        stamp = self._stamp(now)
         source = {"component": self.component}
         if self.host:
             source["host"] = self.host
         return {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": self._names.next(ref["name"]), "namespace": ref.get("namespace") or "default"},
+            "metadata": {"name": self._names.next(ref["name"], now), "namespace": ref.get("namespace") or "default"},
             "involvedObject": ref, "reason": reason, "message": message, "source": source,
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1, "type": type,
             "reportingComponent": self.component, "reportingInstance": self.host,
         }
 
-    async def _worker(self) -> None:
-        """Take events in order; write up to `writers` at once, but one at a time per object, so
-        an event's create always lands before the patches that count its repeats."""
+    def _stamp(self, now: dt.datetime) -> str:
+        """rfc3339(now), formatted once per second: a burst of events shares the string."""
+        second = now.replace(microsecond=0)
+        if second != self._stamp_second:
+            self._stamp_second, self._stamp_text = second, rfc3339(second)
+        return self._stamp_text
+
+    async def _writer(self) -> None:
+        """One of `writers` tasks taking events in queue order. Events about one object are
+        written one at a time, in order, by the writer that took the first of them, so an
+        event's create always lands before the patches that count its repeats."""
         assert self._queue is not None
-        slots = asyncio.Semaphore(self._writers)
-        locks: dict[str, list] = {}  # object key -> [lock, events pending for it]
-        in_flight: set[asyncio.Task] = set()
-        while True:
-            ev = await self._queue.get()
-            if ev is None:
-                await asyncio.gather(*in_flight, return_exceptions=True)
-                self._queue.task_done()
-                return
+        queue, busy = self._queue, self._busy
+        while (ev := await queue.get()) is not None:
             involved = ev["involvedObject"]
             key = involved.get("uid") or f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}"
-            entry = locks.setdefault(key, [asyncio.Lock(), 0])
-            entry[1] += 1
-            await slots.acquire()
-            task = asyncio.ensure_future(self._record_in_order(ev, entry, slots, locks, key))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            later = busy.get(key)
+            if later is not None:
+                later.append(ev)  # its writer gets to it after the one in flight
+                continue
+            busy[key] = later = deque()
+            try:
+                await self._record_one(ev)
+                while later:
+                    await self._record_one(later.popleft())
+            finally:
+                del busy[key]
+        queue.task_done()
 
-    async def _record_in_order(self, ev: Obj, entry: list, slots: asyncio.Semaphore,
-                               locks: dict[str, list], key: str) -> None:
+    async def _record_one(self, ev: Obj) -> None:
         try:
-            async with entry[0]:
-                await self._record(ev)
+            await self._record(ev)
         except Exception:  # a recorder must never take its component down
             log.exception("unexpected error recording event")
         finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del locks[key]
-            slots.release()
             assert self._queue is not None
             self._queue.task_done()
 

@@ -204,13 +204,15 @@ class InformerFactory:
         self._started = False
 
     def informer(self, rt: ResourceType, *, namespace: str | None = None, label_selector: str = "",
-                 field_selector: str = "") -> Informer:
+                 field_selector: str = "", indexers: dict[str, IndexFunc] | None = None) -> Informer:
+        """The shared informer; `indexers` (default: namespace, owner, label) apply when this
+        call creates it, so a component that never looks objects up by index can ask for {}."""
         key = (rt.group, rt.version, rt.plural, namespace, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
             informer = Informer(self.client, rt, namespace=namespace, label_selector=label_selector,
                                 field_selector=field_selector, resync_period=self.resync_period,
-                                clock=self.clock)
+                                indexers=indexers, clock=self.clock)
             self._informers[key] = informer
             if self._started:
                 asyncio.get_running_loop().create_task(informer.start())

@@ -181,7 +181,8 @@ class Cache:
             if _pod_node(state.pod) != _pod_node(pod):
                 log.info("pod %s was added to node %s, not to %s where it was assumed",
                          pod_key(pod), _pod_node(pod), _pod_node(state.pod))
-            self._replace_pod(state.pod, pod)
+            if not self._confirm_in_place(state.pod, pod):
+                self._replace_pod(state.pod, pod)
         elif state is None:
             self._add_pod(pod)  # new, or an assumed pod that had expired
         else:
@@ -214,14 +215,16 @@ class Cache:
 
     # ---- assumed pods (scheduler) ---------------------------------------------------------------
 
-    def assume_pod(self, pod: Obj) -> None:
-        """Count `pod` (spec.nodeName set to the chosen node) against its node now."""
+    def assume_pod(self, pod: Obj, pending: PodInfo | None = None) -> None:
+        """Count `pod` (spec.nodeName set to the chosen node) against its node now. `pending`:
+        the queue's PodInfo of the same pod before the node was chosen, whose requests (the
+        same containers) are taken rather than computed again."""
         uid = _pod_uid(pod)
         if uid in self._pods:
             raise CacheError(f"pod {pod_key(pod)}({uid}) is in the cache, so can't be assumed")
         if not _pod_node(pod):
             raise CacheError(f"pod {pod_key(pod)}({uid}) has no spec.nodeName, so can't be assumed")
-        self._add_pod(pod)
+        self._add_pod(pod, None if pending is None else PodInfo(pod, pending.requests, pending.non_zero_requests))
         self._assumed.add(uid)
 
     def finish_binding(self, pod: Obj) -> None:
@@ -319,12 +322,12 @@ class Cache:
         self._nodes[name].info.generation = next(self._generation)
         self._nodes.move_to_end(name)
 
-    def _add_pod(self, pod: Obj) -> None:
+    def _add_pod(self, pod: Obj, info: PodInfo | None = None) -> None:
         name = _pod_node(pod)
         entry = self._nodes.get(name)
         if entry is None:
             entry = self._nodes[name] = _Entry(NodeInfo({"metadata": {"name": name}}), False)
-        entry.info.add_pod(PodInfo.of(pod))
+        entry.info.add_pod(info or PodInfo.of(pod))
         self._touch(name)
         self._pods[_pod_uid(pod)] = _PodState(pod)
 
@@ -344,7 +347,36 @@ class Cache:
         self._remove_pod(old)
         self._add_pod(new)
 
+    def _confirm_in_place(self, assumed: Obj, bound: Obj) -> bool:
+        """The informer's copy of an assumed pod that differs from it only in status and
+        resourceVersion (the bind itself): it takes the assumed pod's place on the live
+        NodeInfo without stamping the node changed, so the next cycles neither re-clone the
+        node nor refresh its row for what no plugin reads. Snapshot clones keep the assumed
+        copy until the node next changes. False (nothing done) when anything else differs."""
+        uid = _pod_uid(bound)
+        entry = self._nodes.get(_pod_node(bound))
+        info = entry.info.pods.get(uid) if entry is not None else None
+        if info is None or info.pod is not assumed or bound.get("spec") != assumed.get("spec") or \
+                not _same_metadata(bound.get("metadata") or {}, assumed.get("metadata") or {}):
+            return False
+        entry.info.pods[uid] = PodInfo(bound, info.requests, info.non_zero_requests)
+        self._pods[uid] = _PodState(bound)
+        self._assumed.discard(uid)
+        return True
+
+
+# Metadata a write changes without changing the pod for scheduling.
+_VOLATILE_METADATA = frozenset({"resourceVersion", "managedFields", "generation"})
+
+
+def _same_metadata(a: Obj, b: Obj) -> bool:
+    keys = a.keys() - _VOLATILE_METADATA
+    return keys == b.keys() - _VOLATILE_METADATA and all(a[k] == b[k] for k in keys)
+
+
+_NODE_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(NodeInfo))  # fields() builds a tuple per call
+
 
 def _overwrite(dst: NodeInfo, src: NodeInfo) -> None:
-    for f in dataclasses.fields(NodeInfo):
-        setattr(dst, f.name, getattr(src, f.name))
+    for name in _NODE_INFO_FIELDS:
+        setattr(dst, name, getattr(src, name))

@@ -333,7 +333,8 @@ class NodeInfo:
             return False
         self.requested.sub(info.requests)
         self.non_zero_requested.sub(info.non_zero_requests)
-        self.used_ports = set().union(*(host_ports(p.pod) for p in self.pods.values())) if self.pods else set()
+        if self.used_ports and host_ports(info.pod):  # a pod without host ports leaves the union as it was
+            self.used_ports = set().union(*(host_ports(p.pod) for p in self.pods.values())) if self.pods else set()
         return True
 
     def clone(self) -> NodeInfo:

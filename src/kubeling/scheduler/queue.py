@@ -268,6 +268,7 @@ class SchedulingQueue:
         self._tasks: list[asyncio.Task] = []
         self.nominator = Nominator()
         self._plugin_events: dict[str, set[str]] | None = None
+        self._interested: dict[str, frozenset[str]] = {}
         if plugin_events is not None:
             self.set_plugin_events(plugin_events)
 
@@ -276,13 +277,18 @@ class SchedulingQueue:
     def set_plugin_events(self, plugin_events: dict[str, Iterable[str]]) -> None:
         """Which cluster events each enabled plugin registered (Plugin.events_to_register())."""
         self._plugin_events = {name: set(events) for name, events in plugin_events.items()}
+        self._interested = {}
 
-    def interested_plugins(self, event: str) -> set[str] | None:
-        """Plugins that registered for `event`; None when the queue was not told (all are)."""
+    def interested_plugins(self, event: str) -> frozenset[str] | None:
+        """Plugins that registered for `event`; None when the queue was not told (all are).
+        Read-only for callers: the answer is kept per event (every bound pod asks again)."""
         if self._plugin_events is None:
             return None
-        return {name for name, events in self._plugin_events.items()
-                if any(event_matches(r, event) for r in events)}
+        interested = self._interested.get(event)
+        if interested is None:
+            interested = self._interested[event] = frozenset(
+                name for name, events in self._plugin_events.items() if any(event_matches(r, event) for r in events))
+        return interested
 
     # ---- backoff --------------------------------------------------------------------------------
 

@@ -76,7 +76,9 @@ class Scheduler:
         listers = {rt.kind: self.factory.informer(rt).indexer for rt in LISTED}
         for framework in self.frameworks.values():
             framework.handle.listers = listers
-        self.factory.informer(PODS).add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        # Nothing looks pods up by index here: without the default indexes (namespace, owner,
+        # labels) each pod event costs the informer a dict store, not three index updates.
+        self.factory.informer(PODS, indexers={}).add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.factory.informer(NODES).add_handler(self._node_added, self._node_updated, self._node_deleted)
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
@@ -153,7 +155,7 @@ class Scheduler:
         # Informer objects are never changed in place, so only the changed level is copied
         # (a deep copy of every pod was a visible share of each cycle).
         assumed = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": result.node}}
-        self.cache.assume_pod(assumed)
+        self.cache.assume_pod(assumed, qpi.pod_info)
         status = await framework.run_reserve(state, assumed, result.node)
         if status.ok:
             status = await framework.run_permit(state, assumed, result.node)

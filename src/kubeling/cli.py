@@ -109,12 +109,12 @@ def _agent(args: argparse.Namespace) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     from kubeling.client.rest import RestClient
-    from kubeling.kubelet.sim import SimulatedNodes
+    from kubeling.kubelet.sim import SimulatedNodes, pod_connections
 
     async def main() -> None:
         import asyncio
 
-        client = RestClient.from_kubeconfig(args.kubeconfig)
+        client = RestClient.from_kubeconfig(args.kubeconfig, max_connections=pod_connections(args.nodes))
         nodes = SimulatedNodes(client, args.nodes, name_prefix=args.name_prefix)
         try:
             await nodes.start()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubeling import gctune
 from kubeling.client.base import Client
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.events import EventRecorder
@@ -70,6 +71,7 @@ async def run_controllers(client: Client, *, clock: Clock = REAL, enabled: set[s
     try:
         await factory.start()
         await factory.wait_for_sync()
+        gctune.tune_for_large_heap()  # the informer caches hold the cluster: collect less, never rescan them
         for controller in controllers:
             await controller.start()
         log.info("controllers running: %s", ", ".join(type(c).__name__ for c in controllers))

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 
+from kubeling import gctune
 from kubeling.client.base import Client, Obj
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.informer import Informer
@@ -33,9 +34,18 @@ HEARTBEAT_TIMEOUT = 10.0
 # over 16 connections need each answer in 32 ms; over 100, in 200 ms).
 HEARTBEAT_CONNECTIONS = 16
 NODES_PER_HEARTBEAT_CONNECTION = 50
+# Pod status writes and reads: every real kubelet has a connection of its own; the simulated ones
+# share a pool that grows with them, so a slow answer under load holds up fewer pods.
+POD_CONNECTIONS = 64
+NODES_PER_POD_CONNECTION = 20
 # Every node's Events share a few connections of their own (the kubelet's event client has its own
 # rate limit): a burst of them (three per started pod) waits there, not in front of pod status writes.
 EVENT_CONNECTIONS = 8
+
+
+def pod_connections(nodes: int) -> int:
+    """The size of the sim's main client pool (pod status writes, pod reads) for `nodes` nodes."""
+    return max(POD_CONNECTIONS, nodes // NODES_PER_POD_CONNECTION)
 
 
 def heartbeat_client_for(client: Client, nodes: int = 0) -> Client | None:
@@ -103,6 +113,7 @@ class SimulatedNodes:
 
         await asyncio.gather(*(start_one(k) for k in self.kubelets.values()))
         await self.informer.start()
+        gctune.tune_for_large_heap()  # thousands of nodes' objects: collect less, never rescan them
         log.info("%d simulated nodes running", len(self.kubelets))
 
     async def stop(self) -> None:

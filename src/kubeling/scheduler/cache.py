@@ -181,7 +181,10 @@ class Cache:
             if _pod_node(state.pod) != _pod_node(pod):
                 log.info("pod %s was added to node %s, not to %s where it was assumed",
                          pod_key(pod), _pod_node(pod), _pod_node(state.pod))
-            if not self._confirm_in_place(state.pod, pod):
+            if self._swap_in_place(state.pod, pod):
+                self._assumed.discard(uid)
+                self._pods[uid] = _PodState(pod)  # confirmed: no longer expires
+            else:
                 self._replace_pod(state.pod, pod)
         elif state is None:
             self._add_pod(pod)  # new, or an assumed pod that had expired
@@ -197,7 +200,8 @@ class Cache:
         if _pod_node(state.pod) != _pod_node(new):
             raise CacheError(f"pod {pod_key(new)}({uid}) updated with a different node name: "
                              f"{_pod_node(state.pod)} -> {_pod_node(new)}")
-        self._replace_pod(state.pod, new)
+        if not self._swap_in_place(state.pod, new):
+            self._replace_pod(state.pod, new)
 
     def remove_pod(self, pod: Obj) -> None:
         uid = _pod_uid(pod)
@@ -347,22 +351,30 @@ class Cache:
         self._remove_pod(old)
         self._add_pod(new)
 
-    def _confirm_in_place(self, assumed: Obj, bound: Obj) -> bool:
-        """The informer's copy of an assumed pod that differs from it only in status and
-        resourceVersion (the bind itself): it takes the assumed pod's place on the live
-        NodeInfo without stamping the node changed, so the next cycles neither re-clone the
-        node nor refresh its row for what no plugin reads. Snapshot clones keep the assumed
-        copy until the node next changes. False (nothing done) when anything else differs."""
-        uid = _pod_uid(bound)
-        entry = self._nodes.get(_pod_node(bound))
+    def _swap_in_place(self, cached: Obj, new: Obj) -> bool:
+        """A newer copy of a pod that differs from the cached one only in what no plugin reads
+        (its status but startTime, resourceVersion): the bind confirming an assumed pod, or a
+        kubelet's status update. It takes the cached pod's place on the live NodeInfo without
+        stamping the node changed, so the next cycles neither re-clone the node nor refresh its
+        row (at 10,000 pods starting, a tenth of the scheduler's time). Snapshot clones keep
+        the older copy until the node next changes. False (nothing done) when anything else
+        differs."""
+        uid = _pod_uid(new)
+        entry = self._nodes.get(_pod_node(new))
         info = entry.info.pods.get(uid) if entry is not None else None
-        if info is None or info.pod is not assumed or bound.get("spec") != assumed.get("spec") or \
-                not _same_metadata(bound.get("metadata") or {}, assumed.get("metadata") or {}):
+        if info is None or info.pod is not cached or new.get("spec") != cached.get("spec") or \
+                _start_time(new) != _start_time(cached) or \
+                not _same_metadata(new.get("metadata") or {}, cached.get("metadata") or {}):
             return False
-        entry.info.pods[uid] = PodInfo(bound, info.requests, info.non_zero_requests)
-        self._pods[uid] = _PodState(bound)
-        self._assumed.discard(uid)
+        entry.info.pods[uid] = PodInfo(new, info.requests, info.non_zero_requests)
+        state = self._pods[uid]
+        self._pods[uid] = _PodState(new, state.binding_finished, state.deadline) \
+            if uid in self._assumed else _PodState(new)
         return True
+
+
+def _start_time(pod: Obj) -> str | None:
+    return (pod.get("status") or {}).get("startTime")  # preemption orders victims by it
 
 
 # Metadata a write changes without changing the pod for scheduling.

@@ -120,3 +120,40 @@ def test_assume_takes_the_queued_requests(cache):
     assert cache.node_info("n1").requested.milli_cpu == 500
     cache.forget_pod(assumed_on(pod, "n1"))
     assert cache.node_info("n1").requested.milli_cpu == 0
+
+
+def running(pod: dict, **status) -> dict:
+    """A kubelet's status update of a bound pod."""
+    out = copy.deepcopy(pod)
+    out["metadata"]["resourceVersion"] = str(int(out["metadata"]["resourceVersion"]) + 1)
+    out["status"].update(phase="Running", **status)
+    return out
+
+
+def test_a_status_update_of_a_bound_pod_replaces_it_in_place(cache):
+    pod = bound(pending(), "n1", resourceVersion="11")
+    pod["status"]["startTime"] = "2026-01-01T00:00:00Z"
+    cache.add_pod(pod)
+    before = generation(cache, "n1")
+    newer = running(pod)
+    cache.update_pod(pod, newer)
+    assert cache.get_pod(newer) is newer
+    assert cache.node_info("n1").pods["uid-p"].pod is newer
+    assert generation(cache, "n1") == before  # the node is not re-cloned into the next snapshot
+
+
+@pytest.mark.parametrize("change", ["labels", "startTime", "spec"])
+def test_an_update_that_plugins_may_read_marks_the_node_changed(cache, change):
+    pod = bound(pending(), "n1", resourceVersion="11")
+    cache.add_pod(pod)
+    before = generation(cache, "n1")
+    newer = running(pod)
+    if change == "labels":
+        newer["metadata"]["labels"] = {"app": "other"}
+    elif change == "startTime":
+        newer["status"]["startTime"] = "2026-01-01T00:00:00Z"
+    else:
+        newer["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "2"
+    cache.update_pod(pod, newer)
+    assert cache.get_pod(newer) is newer
+    assert generation(cache, "n1") > before

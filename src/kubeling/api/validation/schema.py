@@ -28,6 +28,7 @@ only for a walk over the object.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -482,8 +483,10 @@ class _Bad(Exception):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
 def go_time_parse_error(layout: str, value: str) -> str | None:
-    """time.Parse(layout, value)'s error text, or None when Go would accept the value."""
+    """time.Parse(layout, value)'s error text, or None when Go would accept the value. Cached:
+    timestamps have one-second resolution, so a busy server checks the same few over and over."""
     rest = value
     fields: dict[str, int] = {}
     steps = _LAYOUT_STEPS[layout]

@@ -76,6 +76,14 @@ CONTAINER_STOPPED_EVENT = "CONTAINER_STOPPED_EVENT"
 CONTAINER_DELETED_EVENT = "CONTAINER_DELETED_EVENT"
 
 
+def _snapshot(status: Any) -> Any:
+    """A shallow copy of a status record (what a real runtime's answer would be: the caller's
+    own). copy.copy goes through __reduce_ex__: a tenth of a 10,000-pod sim's time."""
+    new = object.__new__(type(status))
+    new.__dict__.update(status.__dict__)
+    return new
+
+
 class FakeRuntimeError(Exception):
     """A failed runtime call; `code` mirrors the gRPC status a CRI runtime would return."""
 
@@ -425,10 +433,10 @@ class FakeRuntime:
         del self._sandboxes[sandbox_id]
 
     async def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus:
-        return copy.copy(self._sandbox(sandbox_id).status)
+        return _snapshot(self._sandbox(sandbox_id).status)
 
     async def list_pod_sandboxes(self) -> list[SandboxStatus]:
-        return [copy.copy(sb.status) for sb in self._sandboxes.values()]
+        return [_snapshot(sb.status) for sb in self._sandboxes.values()]
 
     # -- containers
 
@@ -546,15 +554,15 @@ class FakeRuntime:
         self._emit(CONTAINER_DELETED_EVENT, c)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
-        return copy.copy(self._container(container_id).status)
+        return _snapshot(self._container(container_id).status)
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         if sandbox_id is None:
-            return [copy.copy(c.status) for c in self._containers.values()]
+            return [_snapshot(c.status) for c in self._containers.values()]
         sb = self._sandboxes.get(sandbox_id)
         if sb is None:
             return []
-        return [copy.copy(self._containers[cid].status) for cid in sb.containers]
+        return [_snapshot(self._containers[cid].status) for cid in sb.containers]
 
     # -- exec, logs, probes
 

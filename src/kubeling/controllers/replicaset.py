@@ -310,6 +310,7 @@ class ReplicaSetController(Controller):
         walked = time.perf_counter() - started
 
         manage_error: BaseException | None = None
+        scaling = needs_sync and not _meta(rs).get("deletionTimestamp") and len(pods) != _replicas(rs)
         if needs_sync and not _meta(rs).get("deletionTimestamp"):
             try:
                 await self._manage_replicas(pods, rs)
@@ -318,7 +319,7 @@ class ReplicaSetController(Controller):
         started = time.perf_counter()
         status = calculate_status(rs, pods, manage_error, self.clock.now())
         walked += time.perf_counter() - started
-        if walked > HOLD_FROM:
+        if walked > HOLD_FROM and not scaling:  # a scaling sync's successor waits for its expectations
             self.hold(key, HOLD_RATIO * walked)
         updated = await self._update_status(rs, status)
         if manage_error is not None:

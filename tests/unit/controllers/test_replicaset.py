@@ -15,6 +15,7 @@ from kubeling.client.events import EventRecorder
 from kubeling.client.informer import InformerFactory
 from kubeling.client.local import LocalClient
 from kubeling.controllers import podutil
+from kubeling.controllers import replicaset as replicaset_module
 from kubeling.controllers.replicaset import (
     ReplicaSetController,
     pod_name_prefix,
@@ -157,6 +158,33 @@ async def test_creates_replicas_owned_by_the_replicaset(env):
     assert "readyReplicas" not in status and "conditions" not in status
     msgs = await env.wait_events("SuccessfulCreate", 3)
     assert msgs == sorted(f"Created pod: {p['metadata']['name']}" for p in pods)
+
+
+async def test_a_costly_status_sync_holds_its_key_but_a_scaling_one_does_not(env, monkeypatch):
+    monkeypatch.setattr(replicaset_module, "HOLD_FROM", -1.0)  # every walk counts as costly
+    seen: list[str] = []  # in order: "sync" (a reconcile begins), "scale" (it creates or deletes), "hold"
+    monkeypatch.setattr(env.ctrl, "hold", lambda key, seconds: seen.append("hold"))
+    real, real_reconcile = env.ctrl._manage_replicas, env.ctrl.reconcile
+
+    async def reconcile(key):
+        seen.append("sync")
+        return await real_reconcile(key)
+    monkeypatch.setattr(env.ctrl, "reconcile", reconcile)
+
+    async def manage(pods, rs):
+        if len(pods) != rs["spec"]["replicas"]:
+            seen.append("scale")
+        await real(pods, rs)
+    monkeypatch.setattr(env.ctrl, "_manage_replicas", manage)
+    await env.start()
+    await env.local.create(RS, NS, replicaset("web", 2))
+    await env.wait_pods(2)
+    await env.local.patch(RS, NS, "web", {"spec": {"replicas": 3}})
+    await env.wait_pods(3)
+    await env.wait_status("web", replicas=3, observedGeneration=2)
+    syncs = " ".join(seen).split("sync")
+    assert sum("scale" in s for s in syncs) == 2 and any("hold" in s for s in syncs)  # counting-only syncs held
+    assert not any("scale" in s and "hold" in s for s in syncs)  # a scaling sync never is
 
 
 async def test_scale_down_deletes_surplus_and_reports_events(env):

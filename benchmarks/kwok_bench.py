@@ -9,9 +9,12 @@ it arrives, then a LIST must agree):
   idle    N nodes and nothing else: store revisions per second (Lease renewals, status
           syncs), SQLite file size before and after, and who wrote what
 Then the RSS of the server and of the sim process. Goals are printed, never asserted.
+`--split` runs the scheduler and the controller-manager as processes of their own (as
+Kubernetes runs them) instead of inside the server.
 
     python benchmarks/kwok_bench.py [--nodes 1000] [--pods 2000] [--deployments 1] [--idle 30]
     python benchmarks/kwok_bench.py --nodes 5000 --pods 10000      # kwok's own figures
+    python benchmarks/kwok_bench.py --nodes 5000 --pods 10000 --deployments 10 --split
     python benchmarks/kwok_bench.py --profile pods                 # py-spy on server and sim
 """
 

@@ -310,6 +310,21 @@ def test_pod_binding(api, ns):
     assert r.status_code == 404
 
 
+def test_pod_binding_with_another_pods_uid_changes_nothing(api, ns):
+    path = f"/api/v1/namespaces/{ns}/pods"
+    created = api.ok("POST", path, pod("uidbind"))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "uidbind", "uid": "not-this-pod"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}
+    r = api.post(f"{path}/uidbind/binding", binding)
+    assert r.status_code == 409
+    assert status_of(r)["message"] == (
+        'Operation cannot be fulfilled on pods/binding "uidbind": Precondition failed: UID in precondition: '
+        f'not-this-pod, UID in object meta: {created["metadata"]["uid"]}')
+    assert not api.ok("GET", f"{path}/uidbind")["spec"].get("nodeName")
+    binding["metadata"]["uid"] = created["metadata"]["uid"]
+    assert api.post(f"{path}/uidbind/binding", binding).status_code == 201
+
+
 def test_scale_subresource(api, ns):
     path = f"/apis/apps/v1/namespaces/{ns}/deployments"
     d = api.ok("POST", path, deployment("sc", replicas=2))

@@ -262,7 +262,12 @@ def bind_pod(name: str, binding: dict[str, Any]) -> Callable[[dict[str, Any]], d
     if not node:
         raise errors.invalid("Binding", name, [errors.field_cause("target.name", "Required value", "FieldValueRequired")])
 
+    uid = (binding.get("metadata") or {}).get("uid")
+
     def bind(pod: dict[str, Any]) -> dict[str, Any]:
+        if uid and uid != pod["metadata"].get("uid"):  # a precondition: this very pod, not a namesake
+            raise errors.conflict("pods/binding", name, "", f"Precondition failed: UID in precondition: {uid}, "
+                                                            f"UID in object meta: {pod['metadata'].get('uid')}")
         if pod["metadata"].get("deletionTimestamp"):
             raise errors.conflict("pods/binding", name, "", "pod is being deleted, cannot be assigned to a host")
         current = (pod.get("spec") or {}).get("nodeName")

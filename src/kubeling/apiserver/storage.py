@@ -170,7 +170,7 @@ class ResourceStore:
         current = await self._current(rt, namespace, name)
         if precondition and precondition != current["metadata"]["resourceVersion"]:
             raise errors.conflict(rt.plural, name, rt.group)
-        result = await self._write_update(rt, current, lambda cur: copy.deepcopy(body), opts, subresource,
+        result = await self._write_update(rt, current, lambda cur: copy_stored(body), opts, subresource,
                                           retry=not precondition)
         result.warnings[:0] = warnings
         return result

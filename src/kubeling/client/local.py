@@ -7,7 +7,6 @@ boundary, so callers own what they get, as with JSON off the wire.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,7 +49,7 @@ class LocalClient:
     async def get(self, rt: ResourceType, namespace: str | None, name: str, *, subresource: str = "") -> Obj:
         if subresource not in ("", "status"):
             raise errors.method_not_allowed(f"subresource {subresource} is not served by the local client")
-        return copy.deepcopy(await self.store.get(rt, namespace, name))
+        return json_copy(await self.store.get(rt, namespace, name))
 
     async def list(self, rt: ResourceType, namespace: str | None = None, *, label_selector: str = "",
                    field_selector: str = "", limit: int = 0, continue_token: str = "",
@@ -85,8 +84,8 @@ class LocalClient:
             return await self._bind(rt, namespace, name, obj, opts)
         if subresource:
             raise errors.method_not_allowed(f"subresource {subresource} is not served by the local client")
-        result = await self.store.create(rt, namespace, copy.deepcopy(obj), opts)
-        return copy.deepcopy(result.object)
+        result = await self.store.create(rt, namespace, json_copy(obj), opts)
+        return json_copy(result.object)
 
     async def update(self, rt: ResourceType, obj: Obj, *, subresource: str = "", dry_run: bool = False) -> Obj:
         md = obj.get("metadata") or {}
@@ -95,10 +94,10 @@ class LocalClient:
 
             result = await self.store.mutate(rt, None, md.get("name", ""), finalize_namespace(obj),
                                              WriteOptions(dry_run=dry_run), subresource="finalize")
-            return copy.deepcopy(result.object)
-        result = await self.store.update(rt, md.get("namespace"), md.get("name", ""), copy.deepcopy(obj),
+            return json_copy(result.object)
+        result = await self.store.update(rt, md.get("namespace"), md.get("name", ""), json_copy(obj),
                                          WriteOptions(dry_run=dry_run), subresource)
-        return copy.deepcopy(result.object)
+        return json_copy(result.object)
 
     async def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any, *,
                     patch_type: str = "merge", subresource: str = "", dry_run: bool = False) -> Obj:
@@ -107,7 +106,7 @@ class LocalClient:
         if subresource == "scale":
             raise errors.method_not_allowed("patch the parent's spec.replicas instead of scale in-process")
         result = await self.store.patch(rt, namespace, name, content_type, orjson.dumps(patch), opts, subresource)
-        return copy.deepcopy(result.object)
+        return json_copy(result.object)
 
     async def delete(self, rt: ResourceType, namespace: str | None, name: str, *,
                      propagation_policy: str | None = None, grace_period_seconds: int | None = None,
@@ -120,7 +119,7 @@ class LocalClient:
         if preconditions:
             options["preconditions"] = preconditions
         obj, _ = await self.store.delete(rt, namespace, name, options, dry_run)
-        return copy.deepcopy(obj)
+        return json_copy(obj)
 
     async def _bind(self, rt: ResourceType, namespace: str | None, name: str, binding: Obj,
                     opts: WriteOptions) -> Obj:

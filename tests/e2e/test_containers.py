@@ -258,10 +258,10 @@ def test_container_spec_reaches_the_container(server, ns):
     spec = {
         "restartPolicy": "Never",
         "initContainers": [{"name": "init", "image": IMAGE,
-                            "command": ["sh", "-c", "echo prepared-by-init > /work/ready"],
-                            "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+                            "command": ["sh", "-c", "echo prepared-by-init > /scratch/ready"],
+                            "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]}],
         "containers": [{
-            "name": "main", "image": IMAGE, "workingDir": "/work",
+            "name": "main", "image": IMAGE, "workingDir": "/scratch",
             "command": ["sh", "-c", "cat ready; echo COLOR=$COLOR SIZE=$size PASS=$PASS POD=$POD_NAME NODE=$NODE "
                                     "MEM=$MEM_LIMIT; cat /creds/password; echo; cat /info/labels; echo; "
                                     "cat /host/marker; sleep 3600"],
@@ -273,7 +273,7 @@ def test_container_spec_reaches_the_container(server, ns):
                                                                              "divisor": "1Mi"}}}],
             "envFrom": [{"configMapRef": {"name": "settings"}}],
             "resources": {"limits": {"memory": "64Mi", "cpu": "100m"}},
-            "volumeMounts": [{"name": "work", "mountPath": "/work"},
+            "volumeMounts": [{"name": "work", "mountPath": "/scratch"},
                              {"name": "creds", "mountPath": "/creds"},
                              {"name": "info", "mountPath": "/info"},
                              {"name": "host", "mountPath": "/host", "readOnly": True}],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy as _copy
 import datetime as _dt
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 def _utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
@@ -27,6 +30,16 @@ def rfc3339_micro(t: _dt.datetime | None = None) -> str:
 
 def parse_time(value: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def json_copy(obj: Any) -> Any:
+    """A deep copy of a JSON-shaped object (every API object is one), through orjson: several
+    times faster than copy.deepcopy, which stores, syncs and watches would otherwise spend much
+    time in. Anything else (a value JSON cannot hold) falls back to copy.deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _copy.deepcopy(obj)
 
 
 def new_uid() -> str:

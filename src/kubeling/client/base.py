@@ -11,12 +11,10 @@ carrying the server's metav1.Status (code, reason, message, details).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import orjson
-
+from kubeling.api.meta import json_copy  # noqa: F401 (the clients' copy of what they read)
 from kubeling.api.registry import ResourceType
 
 Obj = dict[str, Any]
@@ -27,15 +25,6 @@ PATCH_CONTENT_TYPES = {
     "merge": "application/merge-patch+json",
     "strategic": "application/strategic-merge-patch+json",
 }
-
-
-def json_copy(obj: Any) -> Any:
-    """A deep copy of a JSON-shaped object (every API object is one), through orjson: several
-    times faster than copy.deepcopy, which syncs and watches would otherwise spend much time in."""
-    try:
-        return orjson.loads(orjson.dumps(obj))
-    except TypeError:  # not JSON after all (orjson.JSONEncodeError is a TypeError)
-        return copy.deepcopy(obj)
 
 
 def object_key(obj: Obj) -> str:

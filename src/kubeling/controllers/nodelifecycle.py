@@ -32,13 +32,12 @@ from typing import Any
 from kubeling.api import registry
 from kubeling.api.errors import ApiError
 from kubeling.api.meta import parse_time, rfc3339
-from kubeling.client.base import Client, Obj, object_key
+from kubeling.client.base import Client, Obj, json_copy, object_key
 from kubeling.client.cache import by_node_name
 from kubeling.client.clock import REAL, Clock
 from kubeling.client.controller import Controller
 from kubeling.client.events import NORMAL, WARNING, EventRecorder, TokenBucket
 from kubeling.client.informer import InformerFactory
-from kubeling.client.base import json_copy
 
 log = logging.getLogger("kubeling.controllers.nodelifecycle")
 

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-
 from kubeling.api.meta import parse_time
 from kubeling.api.selectors import DOUBLE_EQUALS, EQUALS, IN, LabelSelector
 from kubeling.client.base import Obj

@@ -12,11 +12,10 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from kubeling.api.errors import ApiError
-from kubeling.client.base import Obj
+from kubeling.client.base import Obj, json_copy
 from kubeling.client.events import NORMAL, WARNING
 from kubeling.controllers.deployment import util
 from kubeling.controllers.deployment.util import replicas
-from kubeling.client.base import json_copy
 from kubeling.controllers.podutil import get_controller_of, new_controller_ref
 
 if TYPE_CHECKING:

@@ -266,6 +266,21 @@ async def phase_nodes(run: Run, nodes: Watch, tally: Tally) -> Phase:
     return Phase("nodes", seconds, cpu.cores or {}, notes, writes.by_resource, writes.revisions)
 
 
+PROGRESS_EVERY = 2.0
+
+
+async def progress(pods: Watch, tally: Tally, t0: float) -> list[str]:
+    """Pods created / scheduled / Running every PROGRESS_EVERY seconds: which step lags."""
+    lines: list[str] = []
+    try:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            lines.append(f"{time.perf_counter() - t0:4.0f} s: {len(pods.objects):,} created, "
+                         f"{tally.counts['scheduled']:,} scheduled, {tally.counts['running']:,} Running")
+    except asyncio.CancelledError:
+        return lines
+
+
 async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
     p, d = run.args.pods, run.args.deployments
     await run.api.request("POST", "/api/v1/namespaces",
@@ -274,12 +289,14 @@ async def phase_pods(run: Run, pods: Watch, tally: Tally) -> Phase:
     with c.CpuWindow(run.pids) as cpu, Writes(run.server.data_dir) as writes:
         async with run.window("pods"):
             t0 = time.perf_counter()
+            sampler = asyncio.create_task(progress(pods, tally, t0))
             await asyncio.gather(*(run.api.request("POST", path, deployment(f"load-{i}", r), 201)
                                    for i, r in enumerate(split(p, d))))
             scheduled = await pods.until(reached(tally, "scheduled", p), run.args.timeout)
             end = await pods.until(reached(tally, "running", p), run.args.timeout)
+            sampler.cancel()
     seconds = None if end is None else end - t0
-    notes = []
+    notes = [f"at {line}" for line in await sampler]  # it returns its lines when cancelled
     if len(pods.added_at) >= p:  # the ReplicaSet controller's part: every pod created
         notes.append(f"all created after {sorted(pods.added_at)[p - 1] - t0:.2f} s")
     if scheduled is not None:

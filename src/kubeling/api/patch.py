@@ -99,7 +99,7 @@ def apply_merge_patch(original: dict, patch_body: bytes) -> dict:
     if patch is None or isinstance(patch, (str, int, float, bool)):
         raise bad_request("Invalid JSON Patch")
     if isinstance(patch, list):
-        return _require_object(_prune_nulls(patch))
+        return _require_object(prune_nulls(patch))
     return merge_patch(original, patch)
 
 
@@ -115,21 +115,21 @@ def _merge_docs(doc: dict, patch: dict) -> None:
         if value is None:
             doc.pop(key, None)
         elif doc.get(key) is None:
-            doc[key] = _prune_nulls(value)
+            doc[key] = prune_nulls(value)
         elif isinstance(doc[key], dict) and isinstance(value, dict):
             _merge_docs(doc[key], value)
         elif isinstance(doc[key], dict):
             doc[key] = value
         else:
-            doc[key] = _prune_nulls(value)
+            doc[key] = prune_nulls(value)
 
 
-def _prune_nulls(value: Any) -> Any:
+def prune_nulls(value: Any) -> Any:
     """Drop null members of objects, recursively; nulls inside arrays stay (as evanphx does)."""
     if isinstance(value, dict):
-        return {k: _prune_nulls(v) for k, v in value.items() if v is not None}
+        return {k: prune_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_prune_nulls(v) for v in value]
+        return [prune_nulls(v) for v in value]
     return value
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from kubeling.api import registry
 from kubeling.api.errors import ApiError
 from kubeling.api.meta import rfc3339
+from kubeling.api.patch import prune_nulls
 from kubeling.client.base import Client, Obj, json_copy
 from kubeling.client.clock import REAL, Clock
 
@@ -305,9 +306,12 @@ class StatusManager:
         uid = md["uid"]
         if uid not in self._written:
             self._written[uid] = json_copy(pod.get("status") or {})
-        if self.get(uid) == status:
+        # Compared and kept as the server stores it: a merge patch drops null members (as
+        # json-patch does), so the pod read back would otherwise differ and be written again.
+        wanted = prune_nulls(status)  # also a copy: the caller may change `status` later
+        if self.get(uid) == wanted:
             return
-        self._desired[uid] = (md.get("namespace", ""), md["name"], json_copy(status))
+        self._desired[uid] = (md.get("namespace", ""), md["name"], wanted)
         if uid not in self._tasks:
             self._tasks[uid] = asyncio.get_running_loop().create_task(self._write_loop(uid),
                                                                       name=f"status-{md['name']}")

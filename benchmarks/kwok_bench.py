@@ -196,20 +196,38 @@ class Phase:
 
 
 class Writes:
-    """Store revisions over a block, and each resource's share of them from the rows that
-    compaction has left (the server keeps the newest 10,000)."""
+    """Store revisions over a block, and which resource made each: the log is read every
+    SAMPLE_EVERY seconds, before compaction (the server keeps the newest 10,000 revisions)
+    takes the rows. Rows compacted between two reads are missing from `by_resource`."""
+
+    SAMPLE_EVERY = 2.0
 
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
+        self.by_resource: Counter[str] = Counter()
+        self.revisions = 0
+        self._task: asyncio.Task | None = None
 
     def __enter__(self) -> Writes:
-        self.start = store_revision(self.data_dir)[0]
+        self.start = self._read_upto = store_revision(self.data_dir)[0]
+        self._task = asyncio.get_running_loop().create_task(self._follow())
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.revisions = self._sample() - self.start
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.SAMPLE_EVERY)
+            self._sample()
+
+    def _sample(self) -> int:
         end, compacted = store_revision(self.data_dir)
-        self.revisions = end - self.start
-        self.by_resource = writes_by_resource(self.data_dir, max(self.start, compacted), end)
+        self.by_resource += writes_by_resource(self.data_dir, max(self._read_upto, compacted), end)
+        self._read_upto = end
+        return end
 
 
 @dataclass
@@ -329,16 +347,16 @@ async def phase_delete(run: Run, pods: Watch) -> Phase:
 async def phase_idle(run: Run) -> Phase:
     data = run.server.data_dir
     await asyncio.sleep(run.args.settle)  # the last status syncs and events after the deletions
-    before_files, (rev0, _) = store_files(data), store_revision(data)
-    with c.CpuWindow(run.pids) as cpu:
+    before_files = store_files(data)
+    with c.CpuWindow(run.pids) as cpu, Writes(data) as writes:
         async with run.window("idle"):
             t0 = time.perf_counter()
             await asyncio.sleep(run.args.idle)
             seconds = time.perf_counter() - t0
-    after_files, (rev1, compacted) = store_files(data), store_revision(data)
-    by_resource = writes_by_resource(data, max(rev0, compacted), rev1)
-    run.figures.update(idle_rate=(rev1 - rev0) / seconds, files_before=before_files, files_after=after_files,
-                       by_resource=by_resource, retained=sum(by_resource.values()), revisions=rev1 - rev0)
+    after_files = store_files(data)
+    run.figures.update(idle_rate=writes.revisions / seconds, files_before=before_files, files_after=after_files,
+                       by_resource=writes.by_resource, retained=sum(writes.by_resource.values()),
+                       revisions=writes.revisions)
     return Phase("idle", seconds, cpu.cores or {})
 
 
@@ -428,8 +446,7 @@ def rows(run: Run) -> list[c.Row]:
         expected = a.nodes / LEASE_RENEW_INTERVAL
         out.append(c.Row(f"(4) idle {idle.seconds:.0f} s, {a.nodes:,} nodes: store writes", f"{f['idle_rate']:,.1f}/s",
                          f"~{expected:,.0f}/s (N/10 s)", f"{f['idle_rate'] / expected:.2f}x"))
-        # Compaction may have taken the older rows: the retained ones give each resource's share.
-        sampled = "" if f["retained"] >= f["revisions"] else f"share of the last {f['retained']:,} rows"
+        sampled = _sampled(f["retained"], f["revisions"])
         for resource, n in f["by_resource"].most_common(6):
             out.append(c.Row(f"    {resource}", f"{f['idle_rate'] * n / max(1, f['retained']):,.1f}/s", "", sampled))
         out.append(c.Row("    CPU (cores)", ", ".join(f"{k} {v:.2f}" for k, v in idle.cores.items())))
@@ -447,12 +464,17 @@ def rows(run: Run) -> list[c.Row]:
     return out
 
 
+def _sampled(read: int, revisions: int) -> str:
+    """Empty when every row was read; else that the shares come from the rows read."""
+    return "" if read >= revisions else f"share of {read:,} rows read (others compacted first)"
+
+
 def write_rows(ph: Phase, objects: int, noun: str) -> list[c.Row]:
     """Store writes per object during a phase, and the resources that made them."""
     if not ph.revisions:
         return []
     retained = sum(ph.writes.values())
-    sampled = "" if retained >= ph.revisions else f"share of the last {retained:,} rows"
+    sampled = _sampled(retained, ph.revisions)
     out = [c.Row(f"    store writes per {noun}", f"{ph.revisions / objects:.2f}", "", f"{ph.revisions:,} in all")]
     for resource, n in ph.writes.most_common(5):
         out.append(c.Row(f"      {resource}", f"{ph.revisions * n / max(1, retained) / objects:.2f}", "", sampled))

@@ -41,6 +41,7 @@ SPAM_QPS = 1.0 / 300.0
 COMBINED_PREFIX = "(combined from similar events): "
 
 MAX_QUEUED_EVENTS = 1000  # client-go's broadcaster queue; beyond it events are dropped
+DROP_REPORT_EVERY = 10.0  # seconds: dropped events are logged as one line per this, with a count
 WRITERS = 16  # event writes in flight at once (one at a time per involved object)
 MAX_TRIES_PER_EVENT = 12
 RETRY_SLEEP = 10.0
@@ -269,6 +270,9 @@ class EventRecorder:
         self._closed = asyncio.Event()
         self._stamp_second: dt.datetime | None = None
         self._stamp_text = ""
+        self.dropped = 0  # events dropped on a full queue, in all
+        self._drops_unreported = 0
+        self._drops_reported_at: float | None = None
 
     def event(self, obj: Obj, type: str, reason: str, message: str) -> None:
         """Queue an Event about obj; never blocks, never raises."""
@@ -286,9 +290,22 @@ class EventRecorder:
         if queue is None:
             return
         if queue.qsize() >= self._max_queued:
-            log.warning("event queue full, dropping event %s about %s/%s", reason, ref["kind"], ref["name"])
+            self._dropped(reason, ref)
             return
         queue.put_nowait(self._make_event(ref, type, reason, message))
+
+    def _dropped(self, reason: str, ref: Obj) -> None:
+        """Count a dropped event; log the first of a burst, then a count at most every
+        DROP_REPORT_EVERY seconds (a scale-down of thousands would otherwise log thousands of lines)."""
+        self.dropped += 1
+        self._drops_unreported += 1
+        now = self.clock.monotonic()
+        if self._drops_reported_at is not None and now - self._drops_reported_at < DROP_REPORT_EVERY:
+            return
+        log.warning("event queue full (%d queued): dropped %d event(s) since the last report, the latest %s "
+                    "about %s/%s", self._max_queued, self._drops_unreported, reason, ref["kind"], ref["name"])
+        self._drops_unreported = 0
+        self._drops_reported_at = now
 
     def eventf(self, obj: Obj, type: str, reason: str, fmt: str, *args: Any) -> None:
         """`event` with a printf-style message, formatted with Python's `%` operator."""
@@ -307,6 +324,9 @@ class EventRecorder:
         """Write what is queued (without retry pauses), then stop the background task."""
         self._closing = True
         self._closed.set()
+        if self._drops_unreported:
+            log.warning("event queue full: dropped %d more event(s) since the last report", self._drops_unreported)
+            self._drops_unreported = 0
         if not self._tasks:
             return
         assert self._queue is not None

@@ -213,6 +213,22 @@ async def test_close_flushes_queued_events_and_later_events_are_dropped(client, 
     assert len(await events_in(client)) == 3
 
 
+async def test_a_full_queue_drops_events_and_logs_one_line_per_ten_seconds(client, clock, caplog):
+    rec = EventRecorder(client, "c", clock=clock, max_queued=3)
+    for i in range(10):  # no await between them: the writers cannot drain the queue
+        rec.event(DEPLOY, "Normal", f"R{i}", "m")
+    assert rec.dropped == 7
+    lines = [r.getMessage() for r in caplog.records if "event queue full" in r.getMessage()]
+    assert lines == ["event queue full (3 queued): dropped 1 event(s) since the last report, "
+                     "the latest R3 about Deployment/web"]
+    clock.advance(10)
+    rec.event(DEPLOY, "Normal", "R10", "m")
+    lines = [r.getMessage() for r in caplog.records if "event queue full" in r.getMessage()]
+    assert len(lines) == 2 and "dropped 7 event(s)" in lines[1] and "latest R10" in lines[1]
+    await rec.close()
+    assert len(await events_in(client)) == 3
+
+
 async def spin(rounds: int = 50) -> None:
     """Let the recorder's task run until it waits on the (fake) clock."""
     for _ in range(rounds):

@@ -276,6 +276,10 @@ class GarbageCollector(Controller):
                 self.attempt_to_delete.add(owner.uid)
                 continue
             owner.dependents.add(node.uid)
+            if owner.deleting_dependents:
+                # Seen after its owner's foreground deletion began (pods and their owner come from
+                # separate watches): it would otherwise wait for the owner to go.
+                self.attempt_to_delete.add(node.uid)
             if suspicious:
                 continue
             owner_namespaced = bool(owner.identity.namespace)

@@ -820,7 +820,8 @@ class PodWorkers:
         in a runtime call that waits for the clock."""
         for _ in range(max_spins):
             await asyncio.sleep(0)
-            if all(w.parked() for w in self._workers.values()) and not self.status._tasks and \
+            # A finished worker counts once its task's done callback has removed it.
+            if all(w.parked() and not w.done for w in self._workers.values()) and not self.status._tasks and \
                     (self.relister is None or self.relister.parked()):
                 return True
         return False

@@ -44,7 +44,7 @@ EVENT_WRITERS = 32
 # The scheduling loop yields to the event loop at most once per SLICE seconds: one pod per
 # turn of a busy loop (the API server, informers and controllers in the same process) starved
 # it, and unscheduled pods are the one thing everything downstream waits for.
-SLICE = 0.02
+SLICE = 0.01
 
 
 def _is_assigned(pod: Obj) -> bool:

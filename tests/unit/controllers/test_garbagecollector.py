@@ -172,6 +172,20 @@ async def test_foreground_waits_for_blocking_dependents(env, client):
     await env.wait(lambda: gone(client, RS, "fg"))
 
 
+async def test_dependent_seen_after_foreground_deletion_began_is_deleted(env, client):
+    rs = await client.create(RS, NS, replicaset("late"))
+    await client.create(PODS, NS, pod("holder", ref(rs, block=True), finalizers=["example.com/hold"]))
+    await client.delete(RS, NS, "late", propagation_policy="Foreground")
+    await env.wait(lambda: env.gc.nodes.get(rs["metadata"]["uid"]) is not None
+                   and env.gc.nodes[rs["metadata"]["uid"]].deleting_dependents)
+    # A dependent the graph learns of only now (its watch was behind the owner's).
+    await client.create(PODS, NS, pod("latecomer", ref(rs, block=False)))
+    await env.wait(lambda: gone(client, PODS, "latecomer"))
+    assert await exists(client, RS, "late") is not None  # still held by the blocking pod
+    await client.patch(PODS, NS, "holder", {"metadata": {"finalizers": None}})
+    await env.wait(lambda: gone(client, RS, "late"))
+
+
 async def test_foreground_deployment_cascades_through_replicasets(env, client):
     d = await client.create(DEPLOY, NS, deployment("app"))
     rs = await client.create(RS, NS, {**replicaset("app-1"), "metadata": {"name": "app-1",

@@ -305,6 +305,22 @@ async def test_node_events_on_registration_and_transitions(client, clock, runnin
     assert ev.seen[-1][3] == "NodeNotReady"
 
 
+async def test_a_periodic_report_without_changes_records_no_events(client, clock, running):
+    class Events:
+        def __init__(self):
+            self.seen = []
+
+        def event(self, obj, type, reason, message):
+            self.seen.append(reason)
+
+    ev = Events()
+    await running(manager(client, clock, events=ev))
+    registered = list(ev.seen)
+    await tick(clock, 300)
+    assert client.count("patch", "nodes", "status") == 1  # the 5-minute report
+    assert ev.seen == registered
+
+
 # ---- failures and scale ------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from kubeling.api import errors, registry
 from kubeling.apiserver import admission, podlogs
 from kubeling.apiserver.app import READY_KEY, build_app
 from kubeling.apiserver.certs import Pki, ensure_pki
+from kubeling.apiserver.eventttl import run_event_ttl
 from kubeling.apiserver.kubeconfig import admin_kubeconfig, write_kubeconfig
 from kubeling.apiserver.storage import ResourceStore, WriteOptions
 from kubeling.apiserver.watchcache import WatchCache
@@ -83,6 +84,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
     cache = WatchCache(backend)
     runner = None
     components: list[tuple[asyncio.Task, object]] = []
+    event_ttl: asyncio.Task | None = None
     try:
         await cache.start()
         store = ResourceStore(backend, cache)
@@ -97,6 +99,7 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # the real port when asked for port 0
         app[READY_KEY].append(True)
+        event_ttl = asyncio.create_task(run_event_ttl(store), name="event-ttl")
         components = await start_components(config, store)
         if config.agent_runtime:
             components.append(await start_local_agent(config, store))
@@ -106,6 +109,9 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         await stop.wait()
         log.info("stopping")
     finally:
+        if event_ttl is not None:
+            event_ttl.cancel()
+            await asyncio.gather(event_ttl, return_exceptions=True)
         await stop_components(components)
         if runner is not None:
             await runner.cleanup()

@@ -51,6 +51,7 @@ PREFIX = "kwok-node-"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
 LEASE_RENEW_INTERVAL = 10.0  # the kubelet's renewInterval (a quarter of the 40 s lease)
 PHASES = ("nodes", "pods", "delete", "idle")
+IMAGE = "busybox:1.36"  # the pods' one container
 
 # kwok's CI thresholds for its 5,000 nodes / 10,000 pods run on a 2-core hosted runner (seconds),
 # and this project's own goal for each phase.
@@ -65,7 +66,7 @@ def deployment(name: str, replicas: int) -> Obj:
     """A plain one-container Deployment, as kwok's benchmark pods (a small request, so the
     scheduler's resource plugins have something to count)."""
     labels = {"app": name}
-    container = {"name": "main", "image": "busybox:1.36", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}
+    container = {"name": "main", "image": IMAGE, "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
             "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels},
@@ -271,7 +272,8 @@ async def phase_nodes(run: Run, nodes: Watch, tally: Tally) -> Phase:
     n, log = run.args.nodes, run.root / "sim.log"
     with Writes(run.server.data_dir) as writes:
         t0 = time.perf_counter()
-        run.sim = start_component(run.server, "sim", log, "--nodes", str(n), "--name-prefix", PREFIX)
+        pulled = ["--image", IMAGE] if run.args.pulled else []
+        run.sim = start_component(run.server, "sim", log, "--nodes", str(n), "--name-prefix", PREFIX, *pulled)
         with c.CpuWindow(run.pids) as cpu:
             async with run.window("nodes"):
                 end = await nodes.until(reached(tally, "ready", n), run.args.timeout)
@@ -491,6 +493,8 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds each phase may take before giving up")
     p.add_argument("--cluster-cidr", default="10.0.0.0/8",
                    help="the server's --cluster-cidr: a /24 per node, so room for more than --nodes")
+    p.add_argument("--pulled", action="store_true",
+                   help="the nodes start with the pods' image, as nodes with pre-pulled images (kwok pulls nothing)")
     p.add_argument("--split", action="store_true",
                    help="scheduler and controller-manager as processes of their own, as Kubernetes runs them "
                         "(`kubeling server --disable-scheduler --controllers ''` + `kubeling scheduler` + "

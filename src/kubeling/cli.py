@@ -115,7 +115,7 @@ def _sim(args: argparse.Namespace) -> int:
         import asyncio
 
         client = RestClient.from_kubeconfig(args.kubeconfig, max_connections=pod_connections(args.nodes))
-        nodes = SimulatedNodes(client, args.nodes, name_prefix=args.name_prefix)
+        nodes = SimulatedNodes(client, args.nodes, name_prefix=args.name_prefix, images=args.image)
         try:
             await nodes.start()
             await asyncio.Event().wait()
@@ -231,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     sim.add_argument("--nodes", type=int, required=True, help="how many nodes")
     sim.add_argument("--name-prefix", default="sim-node-", help="node names are PREFIX0, PREFIX1, ...")
+    sim.add_argument("--image", action="append", default=[], metavar="REF",
+                     help="an image every node has from the start, as if pulled before (repeatable)")
     sim.set_defaults(func=_sim)
 
     sched = sub.add_parser("scheduler", help="run the scheduler against an API server")

@@ -16,12 +16,13 @@ from tests.support.eventually import wait_until
 NODES = 20
 REPLICAS = 40
 PREFIX = "sim-"
+PULLED = "nginx:1.27"  # `--image`: on every node from the start
 
 
 @pytest.fixture(scope="module")
 def sim(server, tmp_path_factory):
     log = tmp_path_factory.mktemp("sim") / "sim.log"
-    proc = start_component(server, "sim", log, "--nodes", str(NODES), "--name-prefix", PREFIX)
+    proc = start_component(server, "sim", log, "--nodes", str(NODES), "--name-prefix", PREFIX, "--image", PULLED)
     try:
         yield proc
     finally:
@@ -55,6 +56,8 @@ def test_every_simulated_node_is_ready(server, sim):
     node = json.loads(server.kubectl("get", "node", f"{PREFIX}7", "-o", "json").stdout)
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == f"{PREFIX}7"
     assert node["status"]["allocatable"]["pods"] == "110"
+    names = [n for image in node["status"].get("images") or [] for n in image["names"]]
+    assert any(n.endswith(f"/{PULLED}") for n in names), names
     # Each node keeps its own Lease, held by itself.
     leases = json.loads(server.kubectl("get", "leases", "-n", "kube-node-lease", "-o", "json").stdout)["items"]
     holders = {lease["metadata"]["name"]: lease["spec"]["holderIdentity"] for lease in leases}

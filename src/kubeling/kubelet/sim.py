@@ -71,7 +71,7 @@ def _node_of(pod: Obj) -> str:
 
 class SimulatedNodes:
     def __init__(self, client: Client, count: int, *, name_prefix: str = "sim-node-", clock: Clock = REAL,
-                 capacity: dict[str, str] | None = None):
+                 capacity: dict[str, str] | None = None, images: list[str] | None = None):
         self.client, self.clock = client, clock
         self.kubelets: dict[str, Kubelet] = {}
         rng = random.Random()  # one jitter source for every node's loops
@@ -82,7 +82,8 @@ class SimulatedNodes:
         for i in range(count):
             name = f"{name_prefix}{i}"
             subnet = f"10.{64 + i // 256 % 64}.{i % 256}.0/24"  # a pod CIDR per node, as node IPAM would give
-            self.kubelets[name] = Kubelet(client, FakeRuntime(clock=clock, pod_cidr=subnet), node_name=name,
+            runtime = FakeRuntime(clock=clock, pod_cidr=subnet, images=images)
+            self.kubelets[name] = Kubelet(client, runtime, node_name=name,
                                           node_ip=f"127.{1 + i // 65536 % 254}.{i // 256 % 256}.{i % 256}",
                                           clock=clock, capacity=dict(capacity or SIM_CAPACITY), watch_pods=False,
                                           labels=dict(SIM_LABELS), rng=rng,

@@ -108,6 +108,19 @@ async def running(client, clock):
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class Events:
+    """An event recorder that keeps what it is given."""
+
+    def __init__(self):
+        self.seen = []
+
+    def event(self, obj, type, reason, message):
+        self.seen.append((obj["kind"], obj["metadata"]["name"], type, reason, message))
+
+    def reasons(self) -> list[str]:
+        return [r for _, _, _, r, _ in self.seen]
+
+
 def conditions(node):
     return {c["type"]: c for c in node["status"]["conditions"]}
 
@@ -288,13 +301,6 @@ async def test_status_restored_when_someone_else_marks_the_node_unknown(client, 
 
 
 async def test_node_events_on_registration_and_transitions(client, clock, running):
-    class Events:
-        def __init__(self):
-            self.seen = []
-
-        def event(self, obj, type, reason, message):
-            self.seen.append((obj["kind"], obj["metadata"]["name"], type, reason, message))
-
     ev = Events()
     m = await running(manager(client, clock, events=ev))
     assert [r for _, _, _, r, _ in ev.seen] == ["NodeHasSufficientMemory", "NodeHasNoDiskPressure",
@@ -306,19 +312,12 @@ async def test_node_events_on_registration_and_transitions(client, clock, runnin
 
 
 async def test_a_periodic_report_without_changes_records_no_events(client, clock, running):
-    class Events:
-        def __init__(self):
-            self.seen = []
-
-        def event(self, obj, type, reason, message):
-            self.seen.append(reason)
-
     ev = Events()
     await running(manager(client, clock, events=ev))
-    registered = list(ev.seen)
+    registered = ev.reasons()
     await tick(clock, 300)
     assert client.count("patch", "nodes", "status") == 1  # the 5-minute report
-    assert ev.seen == registered
+    assert ev.reasons() == registered
 
 
 # ---- failures and scale ------------------------------------------------------------------------------

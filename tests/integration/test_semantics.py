@@ -4,8 +4,13 @@ a real server and compared with kube-apiserver's behaviour."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import re
+import ssl
+import time
+import urllib.parse
 
+import orjson
 import pytest
 
 from tests.integration.helpers import cm, deployment, pod, status_of
@@ -420,3 +425,33 @@ def test_priority_admission_and_default_tolerations(api, ns):
     assert status_of(r)["message"] == 'pods "nope" is forbidden: no PriorityClass with name no-such-class was found'
     r = api.post("/apis/scheduling.k8s.io/v1/priorityclasses", {"metadata": {"name": "too-high"}, "value": 2 ** 31 - 1})
     assert r.status_code == 422
+
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_that_arrives_in_pieces_is_read_whole(api, ns, framing):
+    """The server reads a request body to its end, however many TCP segments it comes in."""
+    name = f"pieces-{framing}"
+    body = orjson.dumps(cm(name, {"k": "v" * 20000}))
+    url = urllib.parse.urlsplit(api.base)
+    tls = ssl.create_default_context(cafile=api.session.verify)
+    tls.load_cert_chain(*api.session.cert)
+    conn = http.client.HTTPSConnection(url.hostname, url.port, context=tls, timeout=10)
+    conn.putrequest("POST", f"/api/v1/namespaces/{ns}/configmaps")
+    conn.putheader("Content-Type", "application/json")
+    if framing == "content-length":
+        conn.putheader("Content-Length", str(len(body)))
+    else:
+        conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for i in range(0, len(body), 4000):
+        piece = body[i:i + 4000]
+        conn.send(piece if framing == "content-length" else b"%x\r\n%s\r\n" % (len(piece), piece))
+        time.sleep(0.05)
+    if framing == "chunked":
+        conn.send(b"0\r\n\r\n")
+    answer = conn.getresponse()
+    created = orjson.loads(answer.read())
+    conn.close()
+    assert answer.status == 201, created
+    assert created["data"]["k"] == "v" * 20000

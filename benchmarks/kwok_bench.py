@@ -51,6 +51,7 @@ PREFIX = "kwok-node-"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json", "Accept": "application/json"}
 LEASE_RENEW_INTERVAL = 10.0  # the kubelet's renewInterval (a quarter of the 40 s lease)
 PHASES = ("nodes", "pods", "delete", "idle")
+IDLE_SAMPLES = 6  # state.db size samples over the idle window
 IMAGE = "busybox:1.36"  # the pods' one container
 
 # kwok's CI thresholds for its 5,000 nodes / 10,000 pods run on a 2-core hosted runner (seconds),
@@ -144,6 +145,14 @@ def store_revision(data_dir: Path) -> tuple[int, int]:
     """(current, compacted) revision, read-only from the server's own file."""
     with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10)) as db:
         return db.execute("SELECT revision, compacted FROM meta").fetchone()
+
+
+def store_shape(data_dir: Path) -> tuple[int, int, int]:
+    """(bytes of state.db, rows in its log table, free pages): what compaction must keep flat."""
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10)) as db:
+        rows = db.execute("SELECT count(*) FROM log").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    return store_files(data_dir).get("state.db", 0), rows, free
 
 
 def writes_by_resource(data_dir: Path, after: int, upto: int) -> Counter[str]:
@@ -353,10 +362,14 @@ async def phase_idle(run: Run) -> Phase:
     with c.CpuWindow(run.pids) as cpu, Writes(data) as writes:
         async with run.window("idle"):
             t0 = time.perf_counter()
-            await asyncio.sleep(run.args.idle)
+            samples = [(0.0, *store_shape(data))]
+            for i in range(1, IDLE_SAMPLES + 1):  # is the file bounded, or only slow to grow?
+                await asyncio.sleep(t0 + run.args.idle * i / IDLE_SAMPLES - time.perf_counter())
+                samples.append((time.perf_counter() - t0, *store_shape(data)))
             seconds = time.perf_counter() - t0
     after_files = store_files(data)
     run.figures.update(idle_rate=writes.revisions / seconds, files_before=before_files, files_after=after_files,
+                       store_samples=samples,
                        by_resource=writes.by_resource, retained=sum(writes.by_resource.values()),
                        revisions=writes.revisions)
     return Phase("idle", seconds, cpu.cores or {})
@@ -456,6 +469,9 @@ def rows(run: Run) -> list[c.Row]:
             before, after = f["files_before"].get(name, 0), f["files_after"].get(name, 0)
             out.append(c.Row(f"    {name} before -> after", f"{_mib(before)} -> {_mib(after)}",
                              "", f"{(after - before) / idle.seconds / 1024:+.1f} KiB/s"))
+        for t, size, rows, free in f["store_samples"]:
+            out.append(c.Row(f"    state.db at {t / 60:4.1f} min", _mib(size), "",
+                             f"{rows:,} log rows, {free:,} free pages"))
     for label in ("rss after nodes", "rss after pods", "rss at end"):
         for proc, mb in run.figures.get(label, {}).items():
             per_node = f"{mb * 1024 / a.nodes:.0f} KiB/node" if proc == "sim" else ""

@@ -22,6 +22,7 @@ from kubeling.api import errors
 from kubeling.apiserver import podlogs
 from kubeling.apiserver import request as req
 from kubeling.apiserver.storage import ResourceStore
+from kubeling.httpbody import read_at_most
 from kubeling.kubelet import remotecommand as rc
 
 _STREAMS = ("stdin", "stdout", "stderr", "tty")
@@ -100,6 +101,6 @@ async def _kubelet_refusal(session: aiohttp.ClientSession, url: str) -> str:
     on a plain request, and answers with the same text."""
     try:
         async with session.get(url) as resp:
-            return (await resp.content.read(podlogs.MAX_ERROR_BODY)).decode(errors="replace").strip()
+            return (await read_at_most(resp.content, podlogs.MAX_ERROR_BODY)).decode(errors="replace").strip()
     except (aiohttp.ClientError, OSError) as e:
         return str(e)

@@ -21,6 +21,7 @@ from kubeling.api import errors, registry
 from kubeling.apiserver import request as req
 from kubeling.apiserver.certs import Pki, issue_client_cert
 from kubeling.apiserver.storage import ResourceStore
+from kubeling.httpbody import read_at_most
 
 NODES = registry.lookup("", "v1", "nodes")
 KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
@@ -191,7 +192,7 @@ async def _proxy(request: web.Request, url: str, name: str, follow: bool) -> web
         raise errors.ApiError(500, "", f'Get "{url}": {e}') from None
     try:
         if not 200 <= upstream.status <= 206:
-            body = (await upstream.content.read(MAX_ERROR_BODY)).decode(errors="replace")
+            body = (await read_at_most(upstream.content, MAX_ERROR_BODY)).decode(errors="replace")
             raise _from_kubelet(upstream.status, body, name)
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
         resp.enable_chunked_encoding()

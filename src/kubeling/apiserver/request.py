@@ -11,6 +11,7 @@ from aiohttp import web
 
 from kubeling.api import errors, registry
 from kubeling.api.registry import ResourceType
+from kubeling.httpbody import read_at_most
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
 
@@ -71,16 +72,10 @@ def media_type(request: web.Request) -> str:
 async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.request_entity_too_large()
-    # StreamReader.read(n) returns what has arrived so far, not n bytes: a body
-    # that comes in several TCP segments must be read until the end of the stream.
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(MAX_BODY + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise errors.request_entity_too_large()
-    return b"".join(chunks)
+    body = await read_at_most(request.content, MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise errors.request_entity_too_large()
+    return body
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

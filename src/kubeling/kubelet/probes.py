@@ -18,6 +18,7 @@ import aiohttp
 
 from kubeling.client.base import Obj
 from kubeling.client.clock import REAL, Clock
+from kubeling.httpbody import read_at_most
 from kubeling.kubelet.runtime.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ async def http_probe(action: Obj, pod_ip: str, container: Obj, timeout: float) -
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             async with session.get(url, headers=headers, ssl=False) as resp:
-                body = (await resp.content.read(10 * 1024)).decode(errors="replace")
+                body = (await read_at_most(resp.content, 10 * 1024)).decode(errors="replace")
                 if 200 <= resp.status < 400:
                     return True, ""
                 return False, f"HTTP probe failed with statuscode: {resp.status}" + (f" {body}" if body else "")

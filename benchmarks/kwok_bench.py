@@ -141,15 +141,20 @@ def store_files(data_dir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in (db, db.with_name("state.db-wal")) if p.exists()}
 
 
+def read_only(data_dir: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A read-only connection to the server's own state.db, closed at the end of the block."""
+    return contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10))
+
+
 def store_revision(data_dir: Path) -> tuple[int, int]:
     """(current, compacted) revision, read-only from the server's own file."""
-    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10)) as db:
+    with read_only(data_dir) as db:
         return db.execute("SELECT revision, compacted FROM meta").fetchone()
 
 
 def store_shape(data_dir: Path) -> tuple[int, int, int]:
     """(bytes of state.db, rows in its log table, free pages): what compaction must keep flat."""
-    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10)) as db:
+    with read_only(data_dir) as db:
         rows = db.execute("SELECT count(*) FROM log").fetchone()[0]
         free = db.execute("PRAGMA freelist_count").fetchone()[0]
     return store_files(data_dir).get("state.db", 0), rows, free
@@ -157,7 +162,7 @@ def store_shape(data_dir: Path) -> tuple[int, int, int]:
 
 def writes_by_resource(data_dir: Path, after: int, upto: int) -> Counter[str]:
     """Log rows in (after, upto] per resource (`group/plural`); compacted rows are gone."""
-    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'state.db'}?mode=ro", uri=True, timeout=10)) as db:
+    with read_only(data_dir) as db:
         rows = db.execute("SELECT key FROM log WHERE revision > ? AND revision <= ?", (after, upto)).fetchall()
     out: Counter[str] = Counter()
     for (key,) in rows:

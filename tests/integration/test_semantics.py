@@ -427,7 +427,6 @@ def test_priority_admission_and_default_tolerations(api, ns):
     assert r.status_code == 422
 
 
-
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_a_body_that_arrives_in_pieces_is_read_whole(api, ns, framing):
     """The server reads a request body to its end, however many TCP segments it comes in."""

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 EVENTS = registry.lookup("", "v1", "events")
 EVENT_TTL = 3600.0  # seconds (kube-apiserver's --event-ttl default)
 SWEEP_EVERY = 60.0  # seconds
+DELETE_CHUNK = 100  # expired Events deleted at once
 
 _STAMPS = ("lastTimestamp", "eventTime", "firstTimestamp")
 
@@ -46,16 +47,24 @@ async def expire_events(store: ResourceStore, now: dt.datetime, ttl: float = EVE
     expired = [e for e in store.cache.list(EVENTS.storage_prefix()) if (t := last_written(e)) is not None
                and t < cutoff]
     gone = 0
-    for event in expired:
-        md = event["metadata"]
-        try:
-            await store.delete(EVENTS, md.get("namespace"), md["name"],
-                               {"preconditions": {"resourceVersion": md["resourceVersion"]}}, False)
-            gone += 1
-        except errors.ApiError as e:
-            if e.code not in (404, 409):
-                raise
+    # A chunk of deletes at once shares the store's group commits; one at a time would take a
+    # commit each (a busy run's 40,000 Events expire in the same sweep).
+    for i in range(0, len(expired), DELETE_CHUNK):
+        gone += sum(await asyncio.gather(*(_delete(store, e) for e in expired[i:i + DELETE_CHUNK])))
     return gone
+
+
+async def _delete(store: ResourceStore, event: dict[str, Any]) -> bool:
+    """Delete an Event unless it changed (a repeat counted) or went since the cache saw it."""
+    md = event["metadata"]
+    try:
+        await store.delete(EVENTS, md.get("namespace"), md["name"],
+                           {"preconditions": {"resourceVersion": md["resourceVersion"]}}, False)
+    except errors.ApiError as e:
+        if e.code not in (404, 409):
+            raise
+        return False
+    return True
 
 
 async def run_event_ttl(store: ResourceStore, ttl: float = EVENT_TTL, every: float = SWEEP_EVERY) -> None:
